@@ -1,0 +1,165 @@
+"""The one command-line entry point: `xstilts <verb>`, one verb per phase.
+
+Imports of heavy modules (torch, transformers) happen inside each verb so `xstilts tasks` and the
+Snakemake DAG stay fast. A `UserError` prints its message alone and exits 2; preemption exits 75.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from xstilts.errors import EXIT_DIVERGED, EXIT_PREEMPTED, EXIT_USER_ERROR, Diverged, Preempted, UserError
+
+
+def _json_arg(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e.msg} at char {e.pos}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def _list_arg(text: str) -> list[str]:
+    return [x for x in text.split(",") if x]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xstilts", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    s = sub.add_parser("tasks", help="print the task registry")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    s = sub.add_parser("synth", help="generate the offline mini-XTREME in the hub datasets' schemas")
+    s.add_argument("--out", required=True, help="directory to write (local-mirror layout)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", default="demo", help="size preset: ci, demo or large")
+    s.add_argument("--mt-error-rate", type=float, default=None, help="word error rate of the fake MT data")
+
+    s = sub.add_parser("prepare", help="normalise one task's source into the internal schema (parquet + manifest)")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--task", help="registry task name")
+    g.add_argument("--corpus", action="store_true", help="the unlabelled multilingual MLM corpus")
+    s.add_argument("--translated", action="store_true", help="machine-translated training data of --task")
+    s.add_argument("--source", choices=["hub", "local"], required=True)
+    s.add_argument("--local-dir", help="root of the local mirror (required with --source local)")
+    s.add_argument("--revision", default=None, help="hub revision (default: the registry's pinned one)")
+    s.add_argument("--languages", type=_list_arg, default=None, help="comma-separated; default: the task's")
+    s.add_argument("--max-examples", type=int, default=None, help="cap per split and language")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--trust-remote-code", action="store_true", help="allow hub dataset scripts (off by default)")
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("pretrain", help="phase (i) for the demo: train a tokenizer and a tiny MLM")
+    s.add_argument("--corpus", required=True, help="prepared corpus directory")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--hparams", type=_json_arg, default={})
+    s.add_argument("--state-dir", default=None)
+
+    def train_common(s):
+        s.add_argument("--adaptation", choices=["full", "lora"], default="full")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--hparams", type=_json_arg, default={}, help="JSON object over the package defaults")
+        s.add_argument("--state-dir", required=True, help="resumable state (not a workflow output)")
+        s.add_argument("--out", required=True)
+        s.add_argument("--label", default="", help="free text naming the cell in messages")
+
+    s = sub.add_parser("intermediate", help="phase (ii): intermediate-task training")
+    s.add_argument("--model", required=True, help="pretrained model directory (save_pretrained layout)")
+    s.add_argument("--tasks", type=_list_arg, required=True, help="one task, or several for multi-task")
+    s.add_argument("--data", type=_list_arg, required=True, help="prepared dir per task, same order")
+    s.add_argument("--variant", choices=["en", "mlm", "mt"], default="en")
+    s.add_argument("--corpus", default=None, help="prepared corpus dir (variant mlm)")
+    s.add_argument("--translated", type=_list_arg, default=None, help="prepared translated dir per task (variant mt)")
+    train_common(s)
+
+    s = sub.add_parser("finetune", help="phase (iii): fine-tune on a target's English training task")
+    s.add_argument("--encoder", required=True, help="encoder directory (pretrained or intermediate)")
+    s.add_argument("--train-task", required=True)
+    s.add_argument("--data", required=True, help="prepared dir of the training task")
+    train_common(s)
+
+    s = sub.add_parser("evaluate", help="zero-shot evaluation of a fine-tuned model on one target")
+    s.add_argument("--model", required=True)
+    s.add_argument("--target", required=True)
+    s.add_argument("--data", required=True, help="prepared dir of the target")
+    s.add_argument("--languages", type=_list_arg, default=None)
+    s.add_argument("--hparams", type=_json_arg, default={})
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("retrieve", help="BUCC / Tatoeba straight from an encoder")
+    s.add_argument("--encoder", required=True)
+    s.add_argument("--target", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--languages", type=_list_arg, default=None)
+    s.add_argument("--hparams", type=_json_arg, default={})
+    s.add_argument("--out", required=True)
+
+    s = sub.add_parser("aggregate", help="transfer matrix, efficiency table and plots")
+    s.add_argument("--results", required=True, help="the experiment's results directory")
+    s.add_argument("--cells", required=True, help="JSON file listing the expected cells")
+    s.add_argument("--out", required=True, help="summary directory")
+
+    s = sub.add_parser("bench", help="speed comparisons against the reference recipes")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--size", default="full", choices=["smoke", "full"])
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.verb == "tasks":
+        from xstilts.registry import task_records
+
+        records = task_records()
+        if args.json:
+            print(json.dumps(records, indent=2))
+        else:
+            print(f"{'name':<14}{'role':<14}{'kind':<20}{'metric':<16}{'train_on':<10}languages")
+            for r in records:
+                langs = " ".join(r["languages"])
+                print(f"{r['name']:<14}{r['role']:<14}{r['kind']:<20}{r['metric']:<16}{r['train_on'] or '-':<10}{langs}")
+        return 0
+    if args.verb == "synth":
+        from xstilts.synth import main as synth_main
+
+        return synth_main(args)
+    if args.verb == "prepare":
+        from xstilts.data.prepare import main as prepare_main
+
+        return prepare_main(args)
+    if args.verb == "aggregate":
+        from xstilts.aggregate import main as aggregate_main
+
+        return aggregate_main(args)
+    if args.verb == "bench":
+        from xstilts.bench import main as bench_main
+
+        return bench_main(args)
+    from xstilts import phases
+
+    return getattr(phases, f"run_{args.verb}")(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args) or 0
+    except UserError as e:
+        print(f"xstilts {args.verb}: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Preempted as e:
+        print(f"xstilts {args.verb}: preempted: {e}", file=sys.stderr)
+        return EXIT_PREEMPTED
+    except Diverged as e:
+        print(f"xstilts {args.verb}: diverged: {e}", file=sys.stderr)
+        return EXIT_DIVERGED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
