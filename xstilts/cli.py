@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trust-remote-code", action="store_true", help="allow hub dataset scripts (off by default)")
     s.add_argument("--out", required=True)
 
+    s = sub.add_parser("fetch-model", help="phase (i) for real runs: snapshot a hub model to a local directory")
+    s.add_argument("--model", required=True, help="hub model id, e.g. xlm-roberta-large")
+    s.add_argument("--revision", required=True, help="pinned hub revision (commit sha or tag)")
+    s.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub (off by default)")
+    s.add_argument("--out", required=True)
+
     s = sub.add_parser("pretrain", help="phase (i) for the demo: train a tokenizer and a tiny MLM")
     s.add_argument("--corpus", required=True, help="prepared corpus directory")
     s.add_argument("--out", required=True)
@@ -142,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
         return bench_main(args)
     from xstilts import phases
 
-    return getattr(phases, f"run_{args.verb}")(args)
+    return getattr(phases, f"run_{args.verb.replace('-', '_')}")(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,155 @@
+"""Inference per head kind (length-sorted, dynamically padded) and scoring with the official metrics.
+
+`predict` returns one prediction per input row, in input order; `score_rows` turns predictions into the
+task's metric for one language; `write_submission` writes the official XTREME submission layout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xstilts import features as F
+from xstilts.io import write_text
+from xstilts.registry import Task
+
+
+def encode_rows(task: Task, rows: list[dict], tok, hp: dict, train: bool, data_key: dict) -> dict[str, list]:
+    """Features for `rows` of `task`, through the feature cache when `data_key` identifies the rows."""
+    kind, max_len = task.kind, hp["max_length"]
+    stride = hp.get("doc_stride", 128)
+
+    def build():
+        if kind in ("classification", "pair_classification"):
+            return F.encode_classification(rows, tok, max_len)
+        if kind == "multiple_choice":
+            return F.encode_multiple_choice(rows, tok, max_len)
+        if kind in ("qa", "qa_unanswerable"):
+            return F.encode_qa(rows, tok, max_len, stride, train)
+        if kind == "tagging":
+            return F.encode_tagging(rows, tok, max_len, {t: i for i, t in enumerate(data_key["labels"])})
+        raise ValueError(kind)
+
+    if not data_key:
+        return build()
+    key = {**data_key, "kind": kind, "max_length": max_len, "stride": stride, "train": train,
+           "tokenizer": F.tokenizer_fingerprint(tok)}
+    return F.cached_features(key, build)
+
+
+def autocast(device: torch.device, bf16):
+    enabled = device.type == "cuda" and bf16 in (True, "auto")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def run_head(model, head: str, feats: dict[str, list], batch_size: int, pad_id: int, device, bf16="auto",
+             meter=None):
+    """Raw head outputs per feature, in feature order (inference batches sorted by length)."""
+    model.eval()
+    token_level = model.head_specs[head]["kind"] in ("span", "tagging")
+    outputs: list = [None] * len(feats["input_ids"])
+    for idx in F.sorted_batches(F.seq_lengths(feats), batch_size):
+        batch = F.collate(feats, idx, pad_id)
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        if meter is not None:
+            meter.add_tokens(int(mask.sum()), ids.numel())
+        with autocast(device, bf16):
+            out = model(head, ids, mask)
+        if isinstance(out, tuple):  # span head: (start, end)
+            out = torch.stack(out, -1)
+        out = out.float().cpu()
+        if "n_choices" in batch:
+            out = out.view(len(idx), int(batch["n_choices"]))
+        for j, i in enumerate(idx):
+            # token-level outputs are cut back to the feature's own length (drop the batch padding)
+            outputs[i] = out[j, : len(feats["input_ids"][i])] if token_level else out[j]
+    return outputs
+
+
+def predict(model, head: str, task: Task, rows: list[dict], feats: dict[str, list], labels, hp: dict,
+            pad_id: int, device, meter=None) -> list:
+    """One prediction per row: label index (classification, multiple choice), tag strings (tagging),
+    answer text (QA)."""
+    outs = run_head(model, head, feats, hp["eval_batch_size"], pad_id, device, hp.get("bf16", "auto"), meter)
+    kind = task.kind
+    if kind in ("classification", "pair_classification", "multiple_choice"):
+        return [int(o.argmax()) for o in outs]
+    if kind == "tagging":
+        fallback = "O" if "O" in labels else labels[0]
+        preds = []
+        for o, firsts in zip(outs, feats["word_first"]):
+            best = o.argmax(-1).tolist()
+            preds.append([labels[best[j]] if j >= 0 else fallback for j in firsts])
+        return preds
+    return _best_spans(rows, feats, outs, hp["max_answer_length"], allow_null=kind == "qa_unanswerable")
+
+
+def _best_spans(rows, feats, outs, max_answer_length: int, allow_null: bool, n_best: int = 20) -> list[str]:
+    """Highest start+end logit span inside the context over all windows of each example."""
+    best: list[tuple[float, str]] = [(-np.inf, "") for _ in rows]
+    null: list[float] = [-np.inf for _ in rows]
+    for out, ex, offsets in zip(outs, feats["example"], feats["offsets"]):
+        start, end = out[:, 0].numpy(), out[:, 1].numpy()
+        null[ex] = max(null[ex], float(start[0] + end[0]))
+        starts = np.argsort(-start)[:n_best]
+        ends = np.argsort(-end)[:n_best]
+        ctx = rows[ex]["context"]
+        for s in starts:
+            if offsets[s][0] < 0:
+                continue
+            for e in ends:
+                if e < s or e - s + 1 > max_answer_length or offsets[e][0] < 0:
+                    continue
+                score = float(start[s] + end[e])
+                if score > best[ex][0]:
+                    best[ex] = (score, ctx[offsets[s][0]:offsets[e][1]])
+    return ["" if allow_null and null[i] > best[i][0] else best[i][1] for i in range(len(rows))]
+
+
+def score_rows(task: Task, rows: list[dict], preds: list, lang: str) -> dict[str, float]:
+    """The task's metric for one language, by the official definitions in xstilts.metrics."""
+    from xstilts import metrics
+
+    kind = task.kind
+    if kind in ("classification", "pair_classification", "multiple_choice"):
+        return {"accuracy": metrics.accuracy(preds, [int(r["label"]) for r in rows])}
+    if kind == "tagging":
+        gold = [list(r["tags"]) for r in rows]
+        if task.metric == "token_accuracy":  # CCG supertagging (intermediate dev only)
+            flat_p = [t for p in preds for t in p]
+            flat_g = [t for g in gold for t in g]
+            return {"accuracy": metrics.accuracy(flat_p, flat_g)}
+        return {"f1": metrics.seqeval_f1(preds, gold)}
+    pred_map = {r["id"]: p for r, p in zip(rows, preds)}
+    refs = {r["id"]: list(r["answer_texts"]) for r in rows}
+    if task.metric == "mlqa":
+        return metrics.mlqa_scores(pred_map, refs, lang)
+    return metrics.squad_scores(pred_map, refs)
+
+
+def selection_score(scores: dict[str, float]) -> float:
+    """The one number checkpoint selection maximises: F1 for QA and tagging, else accuracy."""
+    return scores.get("f1", scores.get("accuracy", 0.0))
+
+
+def write_submission(root: Path, task: Task, lang: str, rows: list[dict], preds: list, labels) -> None:
+    """Predictions (and, when known, gold labels) in the official XTREME submission layout."""
+    kind = task.kind
+    if kind in ("qa", "qa_unanswerable"):
+        write_text(root / "predictions" / task.name / f"test-{lang}.json",
+                   json.dumps({r["id"]: p for r, p in zip(rows, preds)}, ensure_ascii=False, indent=0))
+        write_text(root / "labels" / task.name / f"test-{lang}.json",
+                   json.dumps({r["id"]: list(r["answer_texts"]) for r in rows}, ensure_ascii=False, indent=0))
+        return
+    if kind == "tagging":
+        pred_text = "\n\n".join("\n".join(p) for p in preds) + "\n"
+        gold_text = "\n\n".join("\n".join(r["tags"]) for r in rows) + "\n"
+    else:
+        pred_text = "".join(f"{labels[p]}\n" for p in preds)
+        gold_text = "".join(f"{labels[int(r['label'])]}\n" for r in rows)
+    write_text(root / "predictions" / task.name / f"test-{lang}.tsv", pred_text)
+    write_text(root / "labels" / task.name / f"test-{lang}.tsv", gold_text)

@@ -1,0 +1,402 @@
+"""The CLI verbs of phases (i)-(iii): each reads explicit input paths, writes its outputs atomically, and
+leaves resumable state only in `--state-dir`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from xstilts.errors import UserError
+from xstilts.io import atomic_path, write_json
+from xstilts.registry import get_task
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _job_key(**parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _rows(data_dir: str, split: str, languages=None, limit: int | None = None) -> list[dict]:
+    """Rows of a prepared split; `limit` keeps a fixed (seed-independent) random subset in stable order."""
+    from xstilts.data.prepare import load_split
+
+    rows = load_split(data_dir, split, languages=languages).to_pylist()
+    if limit is not None and len(rows) > limit:
+        keep = np.sort(np.random.default_rng(0).permutation(len(rows))[:limit])
+        rows = [rows[i] for i in keep]
+    return rows
+
+
+def _data_key(data_dir: str, split: str, limit, languages=None) -> dict:
+    """Identifies prepared rows for the feature cache: the split file's checksum plus the selection."""
+    from xstilts.data.prepare import read_manifest
+
+    manifest = read_manifest(data_dir)
+    return {"sha256": manifest["splits"][split]["sha256"], "limit": limit, "languages": languages,
+            "labels": manifest.get("labels")}
+
+
+def _labels(task, data_dir: str) -> list[str] | None:
+    if task.labels is not None:
+        return list(task.labels)
+    from xstilts.data.prepare import read_manifest
+
+    return read_manifest(data_dir).get("labels")
+
+
+def _head_spec(task, data_dir: str) -> dict:
+    labels = _labels(task, data_dir)
+    return {"kind": task.head_kind, "n_labels": len(labels) if labels else None, "labels": labels,
+            "task": task.name}
+
+
+def _apply_adaptation(model, adaptation: str, hp: dict) -> None:
+    if adaptation == "lora":
+        from xstilts.models import apply_lora
+
+        apply_lora(model, hp["lora_r"], hp["lora_alpha"], hp["lora_dropout"])
+    if hp.get("compile"):
+        import torch
+
+        model.encoder.forward = torch.compile(model.encoder.forward)
+
+
+def _task_stream(task, data_dir: str, tok, hp: dict, translated_dir: str | None = None):
+    from xstilts.evaluate import encode_rows
+    from xstilts.train import Stream
+
+    limit = hp.get("max_train_examples")
+    rows = _rows(data_dir, "train", limit=limit)
+    feats = encode_rows(task, rows, tok, hp, train=True, data_key=_data_key(data_dir, "train", limit))
+    if translated_dir:
+        mt_rows = _rows(translated_dir, "train", limit=limit * 6 if limit else None)
+        mt = encode_rows(task, mt_rows, tok, hp, train=True, data_key=_data_key(translated_dir, "train", limit))
+        feats = {k: feats[k] + mt[k] for k in feats}
+    return Stream(task.name, task.head_name, task.head_kind, feats, hp["batch_size"]), len(rows)
+
+
+def _dev_scorer(model, head: str, task, data_dir: str, tok, hp: dict, device):
+    """English dev subset scorer for checkpoint selection (never the test languages)."""
+    from xstilts.evaluate import encode_rows, predict, score_rows, selection_score
+
+    split = "dev"
+    rows = _rows(data_dir, split, languages=["en"], limit=hp["eval_examples"])
+    if not rows:
+        raise UserError(f"{data_dir}: no English rows in split 'dev' of task {task.name}; checkpoint selection needs them")
+    feats = encode_rows(task, rows, tok, hp, train=False,
+                        data_key=_data_key(data_dir, split, hp["eval_examples"], ["en"]))
+    labels = _labels(task, data_dir)
+
+    def score() -> float:
+        preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device)
+        return selection_score(score_rows(task, rows, preds, "en"))
+
+    return score
+
+
+# ------------------------------------------------------------------------------------------ phase (i)
+def run_fetch_model(args) -> int:
+    """Snapshot a hub model (pinned revision) into a local save_pretrained directory."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    kwargs = {"revision": args.revision, "trust_remote_code": bool(args.trust_remote_code)}
+    tok = AutoTokenizer.from_pretrained(args.model, **kwargs)
+    model = AutoModelForMaskedLM.from_pretrained(args.model, **kwargs)
+    with atomic_path(args.out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        write_json(Path(tmp) / "xstilts_source.json", {"model": args.model, "revision": args.revision})
+    return 0
+
+
+def run_pretrain(args) -> int:
+    from xstilts import recipes
+    from xstilts.accounting import CostMeter
+    from xstilts.features import encode_text
+    from xstilts.models import MLMOnly, count_parameters
+    from xstilts.pretrain import build_mlm, heldout_mlm_loss, train_tokenizer
+    from xstilts.train import Stream, Trainer
+
+    hp = recipes.resolve("pretrain", args.hparams)
+    _seed_everything(args.seed)
+    train_rows = _rows(args.corpus, "train")
+    dev_rows = _rows(args.corpus, "dev", limit=2000)
+    tok = train_tokenizer([r["text"] for r in train_rows], hp["vocab_size"])
+    model = build_mlm(tok, hp)
+    feats = encode_text(train_rows, tok, hp["max_length"])
+    dev_feats = encode_text(dev_rows, tok, hp["max_length"])
+    unigram = Counter(t for ids in feats["input_ids"] for t in ids)
+
+    wrapper = MLMOnly(model)
+    device = _device()
+    wrapper.to(device)
+    meter = CostMeter("pretrain", device, count_parameters(model), training=True)
+    state_dir = args.state_dir or f"{args.out}.state"
+    trainer = Trainer(wrapper, tok, [Stream("mlm", "mlm", "mlm", feats, hp["batch_size"])], hp, args.seed,
+                      state_dir, meter, _job_key(phase="pretrain", corpus=args.corpus, seed=args.seed, hp=hp),
+                      label="pretrain", log=_log)
+    log = trainer.fit()
+    held = heldout_mlm_loss(model, tok, dev_feats, unigram, hp["mlm_probability"])
+    _log(f"pretrain: held-out MLM loss {held['mlm_loss']:.3f} vs unigram baseline {held['unigram_loss']:.3f}")
+    with atomic_path(args.out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        write_json(Path(tmp) / "pretrain_log.json", {**log, "heldout": held, "hparams": hp})
+        write_json(Path(tmp) / "cost.json", meter.record())
+    trainer.cleanup()
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ phase (ii)
+def run_intermediate(args) -> int:
+    from xstilts import recipes
+    from xstilts.accounting import CostMeter
+    from xstilts.features import encode_text
+    from xstilts.models import build_task_model, count_parameters, load_tokenizer, save_encoder
+    from xstilts.train import Stream, Trainer
+
+    if len(args.tasks) != len(args.data):
+        raise UserError(f"--tasks has {len(args.tasks)} entries but --data has {len(args.data)}; give one data dir per task")
+    tasks = [get_task(t) for t in args.tasks]
+    for t in tasks:
+        if not t.trainable:
+            raise UserError(f"task {t.name!r} has no training head ({t.kind}); it cannot be an intermediate task")
+    if args.variant == "mlm" and not args.corpus:
+        raise UserError("--variant mlm needs --corpus (the prepared multilingual corpus)")
+    if args.variant == "mt" and (not args.translated or len(args.translated) != len(tasks)):
+        raise UserError("--variant mt needs --translated with one prepared translated dir per task")
+    if args.variant != "mt" and args.translated:
+        raise UserError(f"--translated given but --variant is {args.variant!r}; use --variant mt")
+    hp = recipes.resolve("intermediate", args.hparams)
+    _seed_everything(args.seed)
+    tok = load_tokenizer(args.model)
+    specs = {}
+    for t, d in zip(tasks, args.data):
+        specs[t.head_name] = _head_spec(t, d)
+    model = build_task_model(args.model, specs, with_mlm_head=args.variant == "mlm")
+    _apply_adaptation(model, args.adaptation, hp)
+    device = _device()
+    model.to(device)
+    streams, sizes = [], {}
+    for i, (t, d) in enumerate(zip(tasks, args.data)):
+        stream, n = _task_stream(t, d, tok, hp, args.translated[i] if args.variant == "mt" else None)
+        streams.append(stream)
+        sizes[t.name] = n
+    if args.variant == "mlm":
+        corpus = _rows(args.corpus, "train")
+        streams.append(Stream("mlm", "mlm", "mlm", encode_text(corpus, tok, hp["max_length"]), hp["batch_size"]))
+    meter = CostMeter("intermediate", device, count_parameters(model), training=True)
+    key = _job_key(phase="intermediate", model=args.model, tasks=args.tasks, data=args.data, variant=args.variant,
+                   corpus=args.corpus, translated=args.translated, adaptation=args.adaptation, seed=args.seed, hp=hp)
+    trainer = Trainer(model, tok, streams, hp, args.seed, args.state_dir, meter, key,
+                      label=args.label or f"intermediate {'+'.join(args.tasks)} [{args.variant}]", log=_log)
+    log = trainer.fit()
+    dev = {t.name: _dev_scorer(model, t.head_name, t, d, tok, hp, device)() for t, d in zip(tasks, args.data)}
+    _log(f"{trainer.label}: English dev after training: {dev}")
+    with atomic_path(args.out) as tmp:
+        tmp.mkdir()
+        save_encoder(model, tok, tmp / "encoder")  # target heads are always fresh: keep the encoder only
+        write_json(tmp / "train_log.json", {**log, "dev": dev, "train_examples": sizes, "hparams": hp,
+                                            "variant": args.variant, "adaptation": args.adaptation})
+        write_json(tmp / "cost.json", meter.record(row="+".join(args.tasks), variant=args.variant,
+                                                   adaptation=args.adaptation, seed=args.seed))
+    trainer.cleanup()
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ phase (iii)
+def run_finetune(args) -> int:
+    from xstilts import recipes
+    from xstilts.accounting import CostMeter
+    from xstilts.models import build_task_model, count_parameters, load_tokenizer, save_model_dir
+    from xstilts.train import Trainer
+
+    task = get_task(args.train_task)
+    if not task.trainable or "train" not in task.sources:
+        raise UserError(f"--train-task {task.name!r} has no English training split to fine-tune on")
+    hp = recipes.resolve("finetune", args.hparams, task=task.name)
+    _seed_everything(args.seed)
+    tok = load_tokenizer(args.encoder)
+    model = build_task_model(args.encoder, {task.head_name: _head_spec(task, args.data)})
+    _apply_adaptation(model, args.adaptation, hp)
+    device = _device()
+    model.to(device)
+    stream, n = _task_stream(task, args.data, tok, hp)
+    meter = CostMeter("finetune", device, count_parameters(model), training=True)
+    dev_scorer = _dev_scorer(model, task.head_name, task, args.data, tok, hp, device)
+    key = _job_key(phase="finetune", encoder=args.encoder, task=task.name, data=args.data,
+                   adaptation=args.adaptation, seed=args.seed, hp=hp)
+    trainer = Trainer(model, tok, [stream], hp, args.seed, args.state_dir, meter, key,
+                      label=args.label or f"finetune {task.name}", dev_eval=dev_scorer, log=_log)
+    log = trainer.fit()
+    with atomic_path(args.out) as tmp:
+        tmp.mkdir()
+        save_model_dir(model, tok, tmp / "model")
+        write_json(tmp / "dev.json", {"task": task.name, "best_dev": log["best_dev"], "best_step": log["best_step"],
+                                      "metric": "f1" if task.head_kind in ("span", "tagging") else "accuracy"})
+        write_json(tmp / "train_log.json", {**log, "train_examples": n, "hparams": hp, "adaptation": args.adaptation})
+        write_json(tmp / "cost.json", meter.record(train_task=task.name, adaptation=args.adaptation, seed=args.seed))
+    trainer.cleanup()
+    return 0
+
+
+def run_evaluate(args) -> int:
+    import torch
+
+    from xstilts import recipes
+    from xstilts.accounting import CostMeter
+    from xstilts.evaluate import encode_rows, predict, score_rows, write_submission
+    from xstilts.metrics import task_summary
+    from xstilts.models import count_parameters, load_model_dir, load_tokenizer
+
+    task = get_task(args.target)
+    if task.kind in ("bitext_retrieval", "bitext_mining"):
+        raise UserError(f"target {task.name!r} is a retrieval task; use `xstilts retrieve`")
+    hp = recipes.resolve("evaluate", args.hparams)
+    model = load_model_dir(args.model)
+    head = next(iter(model.head_specs))
+    train_task = get_task(model.head_specs[head]["task"])
+    if train_task.name != task.train_on:
+        raise UserError(f"model {args.model} was fine-tuned on {train_task.name!r} but target {task.name!r} "
+                        f"trains on {task.train_on!r}")
+    tok = load_tokenizer(args.model)
+    device = _device()
+    model.to(device)
+    labels = model.head_specs[head]["labels"]
+    meter = CostMeter("evaluate", device, count_parameters(model), training=False)
+    languages = args.languages or list(task.languages)
+    per_language = {}
+    out = Path(args.out)
+    with atomic_path(out) as tmp, torch.no_grad():
+        tmp.mkdir()
+        for lang in languages:
+            rows = _rows(args.data, "test", languages=[lang])
+            if not rows:
+                raise UserError(f"{args.data}: split 'test' of {task.name} has no rows for language {lang!r}")
+            feats = encode_rows(task, rows, tok, hp, train=False, data_key=_data_key(args.data, "test", None, [lang]))
+            meter.examples += len(rows)
+            preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter)
+            per_language[lang] = score_rows(task, rows, preds, lang)
+            write_submission(tmp, task, lang, rows, preds, labels)
+        summary = task_summary(task.name, per_language)
+        write_json(tmp / "metrics.json", {"task": task.name, "metric": task.metric, **summary})
+        write_json(tmp / "cost.json", meter.record(target=task.name))
+    _log(f"evaluate {task.name}: score {summary['score']:.2f} over {len(per_language)} languages")
+    return 0
+
+
+def embed(model, tok, texts: list[str], layer: int, hp: dict, device, meter=None) -> np.ndarray:
+    """Mean over non-pad tokens of hidden_states[layer] (index 0 = embeddings), L2-normalised later."""
+    import torch
+
+    from xstilts import features as F
+    from xstilts.evaluate import autocast
+
+    feats = {"input_ids": tok(texts, truncation=True, max_length=hp["max_length"])["input_ids"]}
+    out = np.zeros((len(texts), model.config.hidden_size if hasattr(model.config, "hidden_size")
+                    else model.config.d_model), dtype=np.float32)
+    model.eval()
+    with torch.no_grad():
+        for idx in F.sorted_batches(F.seq_lengths(feats), hp["eval_batch_size"]):
+            batch = F.collate(feats, idx, tok.pad_token_id)
+            ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+            if meter is not None:
+                meter.add_tokens(int(mask.sum()), ids.numel(), len(idx))
+            with autocast(device, hp.get("bf16", "auto")):
+                states = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[layer]
+            m = mask.unsqueeze(-1).to(states.dtype)
+            out[idx] = ((states * m).sum(1) / m.sum(1)).float().cpu().numpy()
+    return out
+
+
+def run_retrieve(args) -> int:
+    from xstilts import recipes, retrieval
+    from xstilts.accounting import CostMeter
+    from xstilts.data.prepare import load_gold
+    from xstilts.io import write_text
+    from xstilts.metrics import bucc_scores, task_summary
+    from xstilts.models import count_parameters, default_retrieval_layer, load_encoder, load_tokenizer, num_layers
+
+    task = get_task(args.target)
+    if task.kind not in ("bitext_retrieval", "bitext_mining"):
+        raise UserError(f"target {task.name!r} is not a retrieval task; use `xstilts evaluate`")
+    hp = recipes.resolve("retrieval", args.hparams)
+    tok = load_tokenizer(args.encoder)
+    model = load_encoder(args.encoder)
+    device = _device()
+    model.to(device)
+    layer = hp["layer"] if hp["layer"] is not None else default_retrieval_layer(num_layers(model))
+    if not 0 <= layer <= num_layers(model):
+        raise UserError(f"retrieval layer {layer} outside 0..{num_layers(model)} for {args.encoder}")
+    meter = CostMeter("retrieval", device, count_parameters(model), training=False)
+    languages = args.languages or list(task.languages)
+    per_language, details = {}, {}
+    with atomic_path(args.out) as tmp:
+        tmp.mkdir()
+        for lang in languages:
+            if task.kind == "bitext_retrieval":
+                rows = _rows(args.data, "test", languages=[lang])
+                if not rows:
+                    raise UserError(f"{args.data}: Tatoeba test has no rows for language {lang!r}")
+                src = retrieval.l2_normalize(embed(model, tok, [r["source"] for r in rows], layer, hp, device, meter))
+                eng = retrieval.l2_normalize(embed(model, tok, [r["target"] for r in rows], layer, hp, device, meter))
+                pred = retrieval.tatoeba_predict(src, eng)
+                per_language[lang] = {"accuracy": retrieval.tatoeba_accuracy(pred, np.arange(len(rows)))}
+                write_text(tmp / "predictions" / task.name / f"test-{lang}.tsv", "".join(f"{int(p)}\n" for p in pred))
+                write_text(tmp / "labels" / task.name / f"test-{lang}.tsv", "".join(f"{i}\n" for i in range(len(rows))))
+                continue
+            mined = {}
+            for split in ("dev", "test"):
+                pool = _rows(args.data, split, languages=[lang])
+                src_rows = [r for r in pool if r["side"] == "src"]
+                en_rows = [r for r in pool if r["side"] == "en"]
+                if not src_rows or not en_rows:
+                    raise UserError(f"{args.data}: BUCC {split} pool for {lang!r} is empty on one side")
+                src = retrieval.l2_normalize(embed(model, tok, [r["text"] for r in src_rows], layer, hp, device, meter))
+                eng = retrieval.l2_normalize(embed(model, tok, [r["text"] for r in en_rows], layer, hp, device, meter))
+                mined[split] = retrieval.bucc_candidates(src, [r["sent_id"] for r in src_rows], eng,
+                                                         [r["sent_id"] for r in en_rows], k=hp["bucc_k"])
+            gold = {split: {(g["src_id"], g["en_id"]) for g in load_gold(args.data, split).to_pylist()
+                            if g["lang"] == lang} for split in ("dev", "test")}
+            threshold, dev_f1 = retrieval.bucc_best_threshold(mined["dev"], gold["dev"])
+            pairs = retrieval.bucc_mine(mined["test"], threshold)
+            per_language[lang] = bucc_scores(pairs, gold["test"])
+            details[lang] = {"threshold": threshold, "dev_f1": dev_f1}
+            write_text(tmp / "predictions" / task.name / f"test-{lang}.tsv",
+                       "".join(f"{s}\t{e}\n" for s, e in sorted(pairs)))
+            write_text(tmp / "labels" / task.name / f"test-{lang}.tsv",
+                       "".join(f"{s}\t{e}\n" for s, e in sorted(gold["test"])))
+        summary = task_summary(task.name, per_language)
+        write_json(tmp / "metrics.json", {"task": task.name, "metric": task.metric, "layer": layer,
+                                          "bucc_dev_tuning": details or None, **summary})
+        write_json(tmp / "cost.json", meter.record(target=task.name))
+    _log(f"retrieve {task.name}: score {summary['score']:.2f} (layer {layer})")
+    return 0
+
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

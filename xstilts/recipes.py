@@ -1,0 +1,78 @@
+"""Hyperparameter defaults: the authors' public recipe (jiant, X-STILTs) per phase and per task.
+
+Config values override these per job (`--hparams`); an unknown key is an error, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+from xstilts.errors import UserError
+
+_TRAIN = {
+    "lr": 1e-5,
+    "weight_decay": 0.01,
+    "warmup_ratio": 0.1,
+    "max_grad_norm": 1.0,
+    "epochs": 3,
+    "max_steps": None,  # cap on optimizer steps (None: epochs decide)
+    "batch_size": 4,  # micro-batch
+    "grad_accum": 1,
+    "max_length": 256,
+    "doc_stride": 128,
+    "max_train_examples": None,
+    "eval_every": 500,  # optimizer steps between English-dev evaluations (checkpoint selection)
+    "eval_examples": 500,  # size of the English dev subset used for selection
+    "patience": 30,  # evaluations without gain before early stopping
+    "save_every": 500,  # optimizer steps between resumable-state saves
+    "bf16": "auto",  # autocast to bf16 on CUDA
+    "compile": False,  # torch.compile the encoder
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "lora_dropout": 0.1,
+    "max_answer_length": 30,
+    "eval_batch_size": 32,
+}
+
+PHASE_DEFAULTS: dict[str, dict] = {
+    "pretrain": {
+        **_TRAIN, "lr": 5e-4, "warmup_ratio": 0.05, "epochs": 2, "batch_size": 32, "max_length": 64,
+        "mlm_probability": 0.15, "vocab_size": 4000, "hidden_size": 128, "num_hidden_layers": 4,
+        "num_attention_heads": 4, "intermediate_size": 512, "save_every": 200,
+    },
+    "intermediate": {
+        **_TRAIN, "task_sampling": "proportional", "sampling_temperature": 2.0, "mlm_ratio": 0.5,
+        "mlm_probability": 0.15,
+    },
+    "finetune": {**_TRAIN, "epochs": 2, "grad_accum": 8},
+    "evaluate": {"eval_batch_size": 32, "max_length": 256, "doc_stride": 128, "max_answer_length": 30},
+    "retrieval": {"eval_batch_size": 32, "max_length": 512, "layer": None, "bucc_k": 4},
+}
+
+# Target-phase recipe per English training task (xtreme.md section 1).
+TASK_RECIPES: dict[str, dict] = {
+    "mnli": {"epochs": 2, "grad_accum": 8},  # XNLI
+    "pawsx": {"epochs": 5, "grad_accum": 8},
+    "udpos": {"epochs": 10, "grad_accum": 8},
+    "panx": {"epochs": 10, "grad_accum": 8},
+    "squad_v1": {"epochs": 2, "grad_accum": 4, "max_length": 384},  # XQuAD, MLQA
+    "tydiqa": {"epochs": 2, "grad_accum": 4, "max_length": 384},
+}
+
+
+def resolve(phase: str, overrides: dict | None = None, task: str | None = None) -> dict:
+    """Package defaults for `phase` (and `task`'s recipe in the target phase), then `overrides`."""
+    if phase not in PHASE_DEFAULTS:
+        raise UserError(f"unknown phase {phase!r}; expected one of {', '.join(PHASE_DEFAULTS)}")
+    hp = dict(PHASE_DEFAULTS[phase])
+    if phase == "finetune" and task in TASK_RECIPES:
+        hp.update(TASK_RECIPES[task])
+    for key, value in (overrides or {}).items():
+        if key not in hp:
+            raise UserError(f"unknown hyperparameter {key!r} for phase {phase!r}; known: {', '.join(sorted(hp))}")
+        hp[key] = value
+    for key in ("batch_size", "grad_accum", "max_length", "eval_every", "save_every", "eval_batch_size"):
+        if key in hp and (not isinstance(hp[key], int) or hp[key] <= 0):
+            raise UserError(f"hyperparameter {key!r} must be a positive integer, got {hp[key]!r}")
+    if "epochs" in hp and not (isinstance(hp["epochs"], (int, float)) and hp["epochs"] > 0):
+        raise UserError(f"hyperparameter 'epochs' must be positive, got {hp['epochs']!r}")
+    return hp

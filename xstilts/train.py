@@ -1,0 +1,315 @@
+"""The training loop shared by every phase: one or several task streams (multi-task), optional MLM mixing,
+gradient accumulation, English-dev checkpoint selection with early stopping, and resumable state.
+
+Resumability: every `save_every` optimizer steps (and when SIGTERM/SIGUSR1 arrives) the full state —
+weights, optimizer, scheduler, RNG, each stream's position in its epoch order, the best dev checkpoint,
+the cost counters — is written atomically to `state_dir`, which is NOT a workflow output. A rerun of the
+same job (same `job_key`) continues from it; on CPU the result equals an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+
+from xstilts import features as F
+from xstilts.errors import Diverged, Preempted
+from xstilts.evaluate import autocast
+from xstilts.io import atomic_path, write_json
+
+PREEMPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+@dataclass
+class Stream:
+    """One source of training batches: a task head's features, or the MLM corpus (`kind == "mlm"`)."""
+
+    name: str  # unique per stream (the task name, or "mlm")
+    head: str  # the head it trains (tasks sharing a head, e.g. MNLI and ANLI+, name the same one)
+    kind: str  # head kind: classification, multiple_choice, span, tagging, or mlm
+    feats: dict[str, list]
+    batch_size: int
+
+    def __len__(self) -> int:
+        return len(self.feats["input_ids"])
+
+    def n_batches(self) -> int:
+        return math.ceil(len(self) / self.batch_size)
+
+
+def compute_loss(model, stream: Stream, batch: dict[str, torch.Tensor], mlm_probability: float, tokenizer):
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    if stream.kind == "mlm":
+        inputs, labels = mask_tokens(ids, mask, tokenizer, mlm_probability)
+        return model.mlm_loss(inputs, mask, labels)
+    out = model(stream.head, ids, mask)
+    if stream.kind == "classification":
+        return nnf.cross_entropy(out, batch["label"])
+    if stream.kind == "multiple_choice":
+        return nnf.cross_entropy(out.view(-1, int(batch["n_choices"])), batch["label"])
+    if stream.kind == "span":
+        start, end = out
+        return (nnf.cross_entropy(start, batch["start"]) + nnf.cross_entropy(end, batch["end"])) / 2
+    if stream.kind == "tagging":
+        return nnf.cross_entropy(out.flatten(0, 1), batch["tags"].flatten(), ignore_index=F.IGNORE)
+    raise ValueError(stream.kind)
+
+
+def mask_tokens(ids: torch.Tensor, mask: torch.Tensor, tokenizer, probability: float):
+    """BERT masking (80% [MASK], 10% random, 10% kept) over non-special, non-pad tokens."""
+    labels = ids.clone()
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    for sid in tokenizer.all_special_ids:
+        special |= ids == sid
+    chosen = (torch.rand(ids.shape) < probability) & ~special & mask.bool()
+    labels[~chosen] = F.IGNORE
+    inputs = ids.clone()
+    replace = chosen & (torch.rand(ids.shape) < 0.8)
+    inputs[replace] = tokenizer.mask_token_id
+    randomise = chosen & ~replace & (torch.rand(ids.shape) < 0.5)
+    inputs[randomise] = torch.randint(len(tokenizer), ids.shape)[randomise]
+    return inputs, labels
+
+
+class _SignalFlag:
+    """Turns SIGTERM/SIGUSR1 (Slurm preemption / time limit) into a flag checked between steps."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in PREEMPT_SIGNALS:
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Runs optimizer steps over `streams` until the step budget or early stopping ends training."""
+
+    def __init__(self, model, tokenizer, streams: list[Stream], hp: dict, seed: int, state_dir: str | Path,
+                 meter, job_key: str, label: str = "", dev_eval: Callable[[], float] | None = None,
+                 log: Callable[[str], None] = print):
+        self.model, self.tokenizer, self.streams, self.hp = model, tokenizer, streams, hp
+        self.seed, self.meter, self.job_key, self.label = seed, meter, job_key, label
+        self.state_dir = Path(state_dir)
+        self.dev_eval = dev_eval
+        self.log = log
+        self.device = next(model.parameters()).device
+        self.task_streams = [s for s in streams if s.kind != "mlm"]
+        self.mlm_stream = next((s for s in streams if s.kind == "mlm"), None)
+        self.mlm_ratio = hp.get("mlm_ratio", 0.0) if self.mlm_stream and self.task_streams else (
+            1.0 if self.mlm_stream else 0.0)
+        self.task_probs = self._task_probabilities()
+        task_batches = sum(s.n_batches() for s in self.task_streams) or self.mlm_stream.n_batches()
+        micro_per_epoch = task_batches / (1 - self.mlm_ratio) if self.task_streams else task_batches
+        steps = math.ceil(micro_per_epoch * hp["epochs"] / hp["grad_accum"])
+        self.total_steps = min(steps, hp["max_steps"]) if hp.get("max_steps") else steps
+        params = [p for p in model.parameters() if p.requires_grad]
+        decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
+        no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() <= 1]
+        assert len(decay) + len(no_decay) == len(params)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": hp["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=hp["lr"])
+        from transformers import get_linear_schedule_with_warmup
+
+        self.scheduler = get_linear_schedule_with_warmup(
+            self.optimizer, int(hp["warmup_ratio"] * self.total_steps), self.total_steps)
+        self.pad_id = tokenizer.pad_token_id
+        # progress
+        self.step = 0
+        self.cursors = {s.name: [0, 0] for s in streams}  # epoch, position in that epoch's batch order
+        self.best_score: float | None = None
+        self.best_step = 0
+        self.evals_without_gain = 0
+        self.history: list[dict] = []
+        self.stopped_early = False
+        self.last_finite_loss: float | None = None
+        self._orders: dict[tuple[str, int], list[np.ndarray]] = {}
+
+    # --------------------------------------------------------------------------- sampling
+    def _task_probabilities(self) -> np.ndarray:
+        sizes = np.array([len(s) for s in self.task_streams], dtype=float)
+        if not len(sizes):
+            return sizes
+        if self.hp.get("task_sampling") == "temperature":
+            sizes = sizes ** (1.0 / self.hp["sampling_temperature"])
+        return sizes / sizes.sum()
+
+    def _pick_stream(self, micro_index: int) -> Stream:
+        """Deterministic in (seed, micro-batch index): a resumed run draws the same sequence."""
+        rng = np.random.default_rng([self.seed, 7, micro_index])
+        if self.mlm_stream is not None and rng.random() < self.mlm_ratio:
+            return self.mlm_stream
+        if len(self.task_streams) == 1:
+            return self.task_streams[0]
+        return self.task_streams[int(rng.choice(len(self.task_streams), p=self.task_probs))]
+
+    def _next_batch(self, stream: Stream) -> dict[str, torch.Tensor]:
+        epoch, pos = self.cursors[stream.name]
+        index = self.streams.index(stream)
+        key = (stream.name, epoch)
+        if key not in self._orders:
+            self._orders = {k: v for k, v in self._orders.items() if k[0] != stream.name}
+            self._orders[key] = F.length_grouped_batches(F.seq_lengths(stream.feats), stream.batch_size,
+                                                         self.seed * 1000 + index, epoch)
+        order = self._orders[key]
+        idx = order[pos]
+        pos += 1
+        if pos >= len(order):
+            epoch, pos = epoch + 1, 0
+        self.cursors[stream.name] = [epoch, pos]
+        return F.collate(stream.feats, idx, self.pad_id)
+
+    # --------------------------------------------------------------------------- state
+    @property
+    def _ckpt(self) -> Path:
+        return self.state_dir / "ckpt"
+
+    def save_state(self) -> None:
+        from safetensors.torch import save_model
+
+        with atomic_path(self._ckpt) as tmp:
+            tmp.mkdir()
+            save_model(self.model, str(tmp / "model.safetensors"))
+            torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                       tmp / "optim.pt")
+            write_json(tmp / "progress.json", {
+                "job_key": self.job_key, "step": self.step, "cursors": self.cursors,
+                "best_score": self.best_score, "best_step": self.best_step,
+                "evals_without_gain": self.evals_without_gain, "history": self.history,
+                "stopped_early": self.stopped_early, "meter": self.meter.state()})
+
+    def try_resume(self) -> bool:
+        from safetensors.torch import load_model
+
+        progress_file = self._ckpt / "progress.json"
+        if not progress_file.exists():
+            return False
+        progress = json.loads(progress_file.read_text())
+        if progress.get("job_key") != self.job_key:
+            self.log(f"{self.label}: state in {self._ckpt} belongs to another job configuration; starting fresh")
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            return False
+        load_model(self.model, str(self._ckpt / "model.safetensors"), device=str(self.device))
+        blob = torch.load(self._ckpt / "optim.pt", weights_only=True, map_location=self.device)
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.scheduler.load_state_dict(blob["scheduler"])
+        torch.set_rng_state(blob["torch_rng"].cpu())
+        if blob["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(blob["cuda_rng"])
+        self.step = progress["step"]
+        self.cursors = progress["cursors"]
+        self.best_score, self.best_step = progress["best_score"], progress["best_step"]
+        self.evals_without_gain = progress["evals_without_gain"]
+        self.history = progress["history"]
+        self.stopped_early = progress["stopped_early"]
+        self.meter.load_state(progress["meter"])
+        self.log(f"{self.label}: resumed from step {self.step} of {self.total_steps} ({self._ckpt})")
+        return True
+
+    def _save_best(self) -> None:
+        from safetensors.torch import save_model
+
+        with atomic_path(self.state_dir / "best.safetensors") as tmp:
+            save_model(self.model, str(tmp))
+
+    def _load_best(self) -> None:
+        from safetensors.torch import load_model
+
+        load_model(self.model, str(self.state_dir / "best.safetensors"), device=str(self.device))
+
+    # --------------------------------------------------------------------------- loop
+    def _evaluate(self) -> None:
+        score = self.dev_eval()
+        self.model.train()
+        self.history.append({"step": self.step, "dev": score})
+        self.log(f"{self.label}: step {self.step}/{self.total_steps} English dev {score:.2f}")
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best_step, self.evals_without_gain = score, self.step, 0
+            self._save_best()
+        else:
+            self.evals_without_gain += 1
+            if self.evals_without_gain >= self.hp["patience"]:
+                self.stopped_early = True
+
+    def _micro_step(self, micro_index: int) -> float:
+        stream = self._pick_stream(micro_index)
+        batch = {k: v.to(self.device) for k, v in self._next_batch(stream).items()}
+        mask = batch["attention_mask"]
+        n_examples = len(batch["label"]) if "label" in batch else (
+            len(batch["start"]) if "start" in batch else mask.shape[0])
+        self.meter.add_tokens(int(mask.sum()), mask.numel(), n_examples)
+        holder = {}
+
+        def forward_backward():
+            with autocast(self.device, self.hp.get("bf16", "auto")):
+                loss = compute_loss(self.model, stream, batch, self.hp.get("mlm_probability", 0.15), self.tokenizer)
+            holder["loss"] = loss.detach()
+            (loss.float() / self.hp["grad_accum"]).backward()
+
+        if self.meter.flop_check is None:
+            self.meter.spot_check(forward_backward, mask.numel())
+        else:
+            forward_backward()
+        loss = float(holder["loss"])
+        if not math.isfinite(loss):
+            raise Diverged(f"{self.label}: non-finite loss ({loss}) on stream {stream.name} at step {self.step}; "
+                           f"last finite loss {self.last_finite_loss}")
+        self.last_finite_loss = loss
+        return loss
+
+    def fit(self) -> dict:
+        """Train to the end (or early stop), then restore the best dev checkpoint if there was selection."""
+        self.model.train()
+        resumed_from = self.step if self.try_resume() else None
+        eval_every = self.hp["eval_every"]
+        with _SignalFlag() as flag:
+            while self.step < self.total_steps and not self.stopped_early:
+                losses = [self._micro_step(self.step * self.hp["grad_accum"] + a)
+                          for a in range(self.hp["grad_accum"])]
+                torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
+                                               self.hp["max_grad_norm"])
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                self.meter.steps = self.step
+                if self.step % 10 == 0 or self.step == self.total_steps:
+                    self.history.append({"step": self.step, "loss": round(float(np.mean(losses)), 5)})
+                if self.dev_eval and (self.step % eval_every == 0 or self.step == self.total_steps):
+                    self._evaluate()
+                if flag.received is not None:
+                    self.save_state()
+                    raise Preempted(f"{self.label}: signal {signal.Signals(flag.received).name} at step "
+                                    f"{self.step}/{self.total_steps}; state saved to {self._ckpt}, rerun to resume")
+                if self.step % self.hp["save_every"] == 0 and self.step < self.total_steps:
+                    self.save_state()
+        if self.dev_eval and self.best_score is not None:
+            self._load_best()
+        return {"total_steps": self.total_steps, "steps": self.step, "resumed_from_step": resumed_from,
+                "best_dev": self.best_score, "best_step": self.best_step, "stopped_early": self.stopped_early,
+                "history": self.history}
+
+    def cleanup(self) -> None:
+        """Drop the resumable state once the final artifacts are written."""
+        shutil.rmtree(self.state_dir, ignore_errors=True)
