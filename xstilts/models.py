@@ -220,9 +220,8 @@ def apply_lora(model: TaskModel, r: int, alpha: int, dropout: float) -> None:
 
 def merge_lora(model: TaskModel) -> None:
     """Fold LoRA adapters into the encoder weights (the handoff between phases)."""
-    from peft import PeftModel
-
-    if isinstance(model.encoder, PeftModel):
+    # duck-typed so full fine-tuning never pays peft's multi-second import
+    if hasattr(model.encoder, "merge_and_unload"):
         model.encoder = model.encoder.merge_and_unload()
 
 

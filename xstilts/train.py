@@ -80,6 +80,18 @@ def mask_tokens(ids: torch.Tensor, mask: torch.Tensor, tokenizer, probability: f
     return inputs, labels
 
 
+def linear_warmup_decay(optimizer, warmup: int, total: int):
+    """Linear warmup then linear decay to 0 (jiant's schedule). Written here rather than imported from
+    transformers.optimization, whose import pulls in peft and costs ~4 s per job."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 class _SignalFlag:
     """Turns SIGTERM/SIGUSR1 (Slurm preemption / time limit) into a flag checked between steps."""
 
@@ -128,10 +140,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": hp["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
             lr=hp["lr"])
-        from transformers import get_linear_schedule_with_warmup
-
-        self.scheduler = get_linear_schedule_with_warmup(
-            self.optimizer, int(hp["warmup_ratio"] * self.total_steps), self.total_steps)
+        self.scheduler = linear_warmup_decay(self.optimizer, int(hp["warmup_ratio"] * self.total_steps),
+                                             self.total_steps)
         self.pad_id = tokenizer.pad_token_id
         # progress
         self.step = 0

@@ -1,0 +1,23 @@
+# The two entry points of the README. Both create the environment first (idempotent).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: env demo test
+
+$(BIN)/xstilts: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[cpu,dev]'
+	touch $@
+
+env: $(BIN)/xstilts
+
+## Set up and run the offline demo: synthetic mini-XTREME, tiny pretrained model, the whole grid.
+demo: env
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES)
+
+## Set up and run the test suite.
+test: env
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q
