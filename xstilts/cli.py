@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--languages", type=_list_arg, default=None, help="comma-separated; default: the task's")
     s.add_argument("--max-examples", type=int, default=None, help="cap per split and language")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--trust-remote-code", action="store_true", help="allow hub dataset scripts (off by default)")
+    s.add_argument("--trust-remote-code", action="store_true",
+                   help="refused: datasets 5 runs no dataset scripts (use the parquet export or a local mirror)")
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("fetch-model", help="phase (i) for real runs: snapshot a hub model to a local directory")

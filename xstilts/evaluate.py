@@ -17,8 +17,10 @@ from xstilts.io import write_text
 from xstilts.registry import Task
 
 
-def encode_rows(task: Task, rows: list[dict], tok, hp: dict, train: bool, data_key: dict) -> dict[str, list]:
-    """Features for `rows` of `task`, through the feature cache when `data_key` identifies the rows."""
+def encode_rows(task: Task, rows: list[dict], tok, hp: dict, train: bool, data_key: dict,
+                labels: list[str] | None = None) -> dict[str, list]:
+    """Features for `rows` of `task`, through the feature cache when `data_key` identifies the rows.
+    `labels` (tagging) maps tag strings to head indices."""
     kind, max_len = task.kind, hp["max_length"]
     stride = hp.get("doc_stride", 128)
 
@@ -30,12 +32,12 @@ def encode_rows(task: Task, rows: list[dict], tok, hp: dict, train: bool, data_k
         if kind in ("qa", "qa_unanswerable"):
             return F.encode_qa(rows, tok, max_len, stride, train)
         if kind == "tagging":
-            return F.encode_tagging(rows, tok, max_len, {t: i for i, t in enumerate(data_key["labels"])})
+            return F.encode_tagging(rows, tok, max_len, {t: i for i, t in enumerate(labels)})
         raise ValueError(kind)
 
     if not data_key:
         return build()
-    key = {**data_key, "kind": kind, "max_length": max_len, "stride": stride, "train": train,
+    key = {**data_key, "labels": labels, "kind": kind, "max_length": max_len, "stride": stride, "train": train,
            "tokenizer": F.tokenizer_fingerprint(tok)}
     return F.cached_features(key, build)
 

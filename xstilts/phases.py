@@ -57,8 +57,7 @@ def _data_key(data_dir: str, split: str, limit, languages=None) -> dict:
     from xstilts.data.prepare import read_manifest
 
     manifest = read_manifest(data_dir)
-    return {"sha256": manifest["splits"][split]["sha256"], "limit": limit, "languages": languages,
-            "labels": manifest.get("labels")}
+    return {"sha256": manifest["splits"][split]["sha256"], "limit": limit, "languages": languages}
 
 
 def _labels(task, data_dir: str) -> list[str] | None:
@@ -91,11 +90,16 @@ def _task_stream(task, data_dir: str, tok, hp: dict, translated_dir: str | None 
     from xstilts.train import Stream
 
     limit = hp.get("max_train_examples")
+    labels = _labels(task, data_dir)
     rows = _rows(data_dir, "train", limit=limit)
-    feats = encode_rows(task, rows, tok, hp, train=True, data_key=_data_key(data_dir, "train", limit))
+    feats = encode_rows(task, rows, tok, hp, train=True, data_key=_data_key(data_dir, "train", limit), labels=labels)
     if translated_dir:
-        mt_rows = _rows(translated_dir, "train", limit=limit * 6 if limit else None)
-        mt = encode_rows(task, mt_rows, tok, hp, train=True, data_key=_data_key(translated_dir, "train", limit))
+        from xstilts.data.prepare import read_manifest
+
+        n_langs = len(read_manifest(translated_dir)["languages"])
+        mt_rows = _rows(translated_dir, "train", limit=limit * n_langs if limit else None)
+        mt = encode_rows(task, mt_rows, tok, hp, train=True, data_key=_data_key(translated_dir, "train", limit),
+                         labels=labels)
         feats = {k: feats[k] + mt[k] for k in feats}
     return Stream(task.name, task.head_name, task.head_kind, feats, hp["batch_size"]), len(rows)
 
@@ -108,9 +112,9 @@ def _dev_scorer(model, head: str, task, data_dir: str, tok, hp: dict, device):
     rows = _rows(data_dir, split, languages=["en"], limit=hp["eval_examples"])
     if not rows:
         raise UserError(f"{data_dir}: no English rows in split 'dev' of task {task.name}; checkpoint selection needs them")
-    feats = encode_rows(task, rows, tok, hp, train=False,
-                        data_key=_data_key(data_dir, split, hp["eval_examples"], ["en"]))
     labels = _labels(task, data_dir)
+    feats = encode_rows(task, rows, tok, hp, train=False,
+                        data_key=_data_key(data_dir, split, hp["eval_examples"], ["en"]), labels=labels)
 
     def score() -> float:
         preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device)
@@ -208,7 +212,8 @@ def run_intermediate(args) -> int:
         streams.append(stream)
         sizes[t.name] = n
     if args.variant == "mlm":
-        corpus = _rows(args.corpus, "train")
+        # as many corpus sentences as task examples: at the default 1:1 mixing every one is seen once an epoch
+        corpus = _rows(args.corpus, "train", limit=sum(sizes.values()))
         streams.append(Stream("mlm", "mlm", "mlm", encode_text(corpus, tok, hp["max_length"]), hp["batch_size"]))
     meter = CostMeter("intermediate", device, count_parameters(model), training=True)
     key = _job_key(phase="intermediate", model=args.model, tasks=args.tasks, data=args.data, variant=args.variant,
@@ -298,7 +303,8 @@ def run_evaluate(args) -> int:
             rows = _rows(args.data, "test", languages=[lang])
             if not rows:
                 raise UserError(f"{args.data}: split 'test' of {task.name} has no rows for language {lang!r}")
-            feats = encode_rows(task, rows, tok, hp, train=False, data_key=_data_key(args.data, "test", None, [lang]))
+            feats = encode_rows(task, rows, tok, hp, train=False, data_key=_data_key(args.data, "test", None, [lang]),
+                                labels=labels)
             meter.examples += len(rows)
             preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter)
             per_language[lang] = score_rows(task, rows, preds, lang)
