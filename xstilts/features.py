@@ -37,7 +37,7 @@ def encode_multiple_choice(rows: list[dict], tok, max_length: int) -> dict[str, 
         for choice in r["choices"]:
             firsts.append(first)
             seconds.append(choice)
-    enc = tok(firsts, seconds, truncation="only_first", max_length=max_length)
+    enc = tok(firsts, seconds, truncation="longest_first", max_length=max_length)
     out: dict[str, list] = {"input_ids": [], "label": [], "example": []}
     i = 0
     for n, r in enumerate(rows):
@@ -54,6 +54,13 @@ def encode_qa(rows: list[dict], tok, max_length: int, stride: int, train: bool) 
     answer is not inside the window or the question is unanswerable. Inference keeps context offsets."""
     questions = [r["question"].lstrip() for r in rows]
     contexts = [r["context"] for r in rows]
+    # The tokenizer needs every window to fit the overlap: cap questions at half the window (rare for real
+    # data: SQuAD questions are far shorter than 384 tokens) and keep the stride below what remains.
+    q_budget = max_length // 2
+    q_ids = tok(questions, add_special_tokens=False)["input_ids"]
+    questions = [tok.decode(ids[:q_budget]) if len(ids) > q_budget else q for q, ids in zip(questions, q_ids)]
+    longest = max((min(len(ids), q_budget) for ids in q_ids), default=0)
+    stride = max(1, min(stride, max_length - longest - 5))
     enc = tok(questions, contexts, truncation="only_second", max_length=max_length, stride=stride,
               return_overflowing_tokens=True, return_offsets_mapping=True)
     out: dict[str, list] = {"input_ids": [], "example": [], "start": [], "end": [], "offsets": []}

@@ -17,8 +17,22 @@ from xstilts.io import atomic_path, write_json
 from xstilts.registry import get_task
 
 
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no progress-bar noise in job logs
+
+
+def _quiet_transformers() -> None:
+    """Loading an encoder from a masked-LM checkpoint reports the unused LM head as a table; expected here."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+
+
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+_quiet_transformers()
 
 
 def _device():
@@ -405,4 +419,3 @@ def run_retrieve(args) -> int:
     return 0
 
 
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

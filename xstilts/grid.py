@@ -1,0 +1,475 @@
+"""Expand a workflow config into the grid of jobs: the one place that knows which jobs and cells exist.
+
+`workflow/rules/common.smk` builds rule inputs, wildcard constraints and targets from these functions, the
+tests compute expected job counts from them, and `cells()` is the list aggregation reads, so a cell is
+defined once. Task names come from `xstilts.registry`, hyperparameter defaults stay in `xstilts.recipes`;
+this module only checks names against them and merges the config's overrides.
+
+A row is (backbone, adaptation, seed, intermediate, variant); a cell is a row and one target.
+Paths follow docs/design.md "Results layout"; job paths in `cells()` are relative to the results dir.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from xstilts import recipes, registry
+from xstilts.errors import UserError
+
+NONE = "none"  # the baseline row: the pretrained encoder, no intermediate phase
+MULTITASK = "multitask"  # every configured intermediate task trained jointly
+VARIANTS = ("en", "mlm", "mt")
+ADAPTATIONS = ("full", "lora")
+RETRIEVAL_KINDS = ("bitext_retrieval", "bitext_mining")
+# Rules that take resources from config; `default` applies where a rule has no entry.
+RESOURCE_RULES = ("synth", "prepare", "prepare_translated", "prepare_corpus", "fetch_model", "pretrain",
+                  "intermediate", "finetune", "evaluate", "retrieve", "aggregate")
+DEFAULT_RESOURCES = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0, "retries": 0}
+
+RAW_ROOT = "resources/data/raw"
+SYNTH_DIR = f"{RAW_ROOT}/synth"
+PREPARED_ROOT = "resources/data/prepared"
+MODELS_ROOT = "resources/models"
+LOGS_ROOT = "resources/logs"  # logs and benchmarks of the data and model jobs (shared by experiments)
+# A row's directory under results/<experiment>/ (also the rules' wildcard pattern).
+ROW_PATTERN = "{backbone}/{adaptation}/seed{seed}/{intermediate}/{variant}"
+PHASE_DIRS = {"intermediate": "intermediate", "finetune": "finetune", "evaluate": "eval", "retrieval": "retrieval"}
+CORPUS = "corpus"  # name of the prepared MLM corpus beside the task directories
+TRANSLATED = "translated"  # prepared machine-translated training data: <prepared key>/translated/<task>
+
+
+@dataclass(frozen=True)
+class Row:
+    """One intermediate setting of one backbone, adaptation and seed: everything one encoder is shared by."""
+
+    backbone: str
+    adaptation: str
+    seed: int
+    intermediate: str
+    variant: str
+
+    @property
+    def path(self) -> str:
+        return ROW_PATTERN.format(**asdict(self))
+
+    @property
+    def label(self) -> str:
+        """How the transfer matrix names the row: `mnli`, `mnli [+mlm]`."""
+        return self.intermediate if self.variant == "en" else f"{self.intermediate} [+{self.variant}]"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """One `xstilts prepare` job: `kind` is `task`, `translated` (of an intermediate task) or `corpus`."""
+
+    kind: str
+    task: str | None
+    source: str
+    local_dir: str | None
+    revision: str | None
+    languages: list[str] | None
+    out: str
+
+
+# ------------------------------------------------------------------------------------------- config
+def load_config(path: str | Path, schema: str | Path) -> dict:
+    """Read a config YAML file and `check_config` it (what the tests use; Snakemake reads the file itself)."""
+    try:
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"config {path}: cannot read it as YAML ({e})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"config {path}: expected a mapping at the top level, got {type(config).__name__}")
+    return check_config(config, schema)
+
+
+def check_config(config: dict, schema: str | Path) -> dict:
+    """Validate `config` against the JSON schema and the registry, fill schema defaults in place, return it.
+
+    Every violation raises one `UserError` naming the config key, the value and what was expected.
+    """
+    import jsonschema
+    from snakemake.utils import validate
+
+    schema_doc = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema_doc).iter_errors(config))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        hint = error.schema.get("description") if isinstance(error.schema, dict) else None
+        raise UserError(f"config key {where}: {error.message}" + (f" (expected: {hint})" if hint else ""))
+    validate(config, str(Path(schema).resolve()), set_default=True)  # fills the schema's defaults
+    _check_names(config)
+    return config
+
+
+def _fail(key: str, value, expected: str) -> UserError:
+    return UserError(f"config key {key}: {value!r} is not valid; expected {expected}")
+
+
+def _check_subset(key: str, values, allowed, what: str) -> None:
+    for v in values or ():
+        if v not in allowed:
+            raise _fail(key, v, f"{what}: {', '.join(map(str, allowed))}")
+
+
+def _check_names(config: dict) -> None:
+    """The checks a static schema cannot do: names against the registry, recipes and each other."""
+    inter = registry.intermediate_tasks()
+    _check_subset("intermediate", config["intermediate"], [NONE, *inter, MULTITASK],
+                  "an intermediate setting")
+    _check_subset("multitask", config["multitask"], inter, "an intermediate task")
+    if MULTITASK in config["intermediate"] and len(multitask_tasks(config)) < 2:
+        raise UserError("config key multitask: the multitask setting needs at least 2 tasks; list them in "
+                        f"`multitask` or in `intermediate` (got {multitask_tasks(config)})")
+    settings = [s for s in config["intermediate"] if s != NONE]
+    for variant, names in config["variants"].items():
+        _check_subset(f"variants.{variant}", names, settings, "an intermediate setting listed in `intermediate`")
+    _check_subset("targets", config["targets"], registry.target_tasks(), "an XTREME target")
+    for adaptation, selector in config["adaptations"].items():
+        if selector:
+            _check_subset(f"adaptations.{adaptation}.intermediate", selector.get("intermediate"),
+                          config["intermediate"], "a setting listed in `intermediate`")
+        if not [r for r in rows(config) if r.adaptation == adaptation]:
+            raise UserError(f"config key adaptations.{adaptation}: selects no row; remove it or widen it")
+    _check_languages(config)
+    _check_data(config)
+    _check_hparams(config)
+
+
+def _check_languages(config: dict) -> None:
+    langs = config["languages"]
+    if isinstance(langs, dict):
+        _check_subset("languages", list(langs), targets(config), "a configured target")
+        for target, values in langs.items():
+            _check_subset(f"languages.{target}", values, registry.get_task(target).languages,
+                          f"an official language of {target}")
+    elif langs is not None:
+        for target in targets(config):
+            if not languages(config, target):
+                raise UserError(f"config key languages: none of {langs} is a language of target {target!r} "
+                                f"(its languages: {', '.join(registry.get_task(target).languages)})")
+
+
+def _check_data(config: dict) -> None:
+    data = config["data"]
+    if data["synth"] and data["local_dir"]:
+        raise UserError("config key data.local_dir: not allowed together with data.synth (the synthetic data is "
+                        f"written to {SYNTH_DIR}); remove one of them")
+    _check_subset("data.revisions", list(data["revisions"]), list(registry.TASKS), "a registry task")
+    if raw_dir(config) is None:
+        needs_local = [f"data.source {data['source']!r}"] if data["source"] == "local" else _local_only_needs(config)
+        if needs_local:
+            raise UserError(f"config key data.local_dir: missing; {', '.join(needs_local)} read a local mirror, "
+                            "so set data.local_dir or data.synth")
+
+
+def _local_only_needs(config: dict) -> list[str]:
+    """What in a hub config still reads the local mirror (licensed data, translations, the MLM corpus)."""
+    needs = [f"task {t!r}" for t in prepared_tasks(config) if _local_only(t)]
+    if config["variants"].get("mt"):
+        needs.append("variant mt")
+    if config["variants"].get("mlm") or pretrained_backbones(config):
+        needs.append("the MLM corpus")
+    return needs
+
+
+def _check_hparams(config: dict) -> None:
+    hp = config["hparams"]
+    named = {
+        "intermediate": [*registry.intermediate_tasks(), MULTITASK],
+        "finetune": sorted({t.train_on for t in registry.TASKS.values() if t.train_on}),
+        "evaluate": [t for t in registry.target_tasks() if registry.get_task(t).kind not in RETRIEVAL_KINDS],
+    }
+    for phase, block in hp.items():
+        sets = {name: block[name] for name in block} if phase in named else {None: block}
+        for name, values in sets.items():
+            key = f"hparams.{phase}" + (f".{name}" if name else "")
+            if name is not None and name != "default":
+                _check_subset(f"hparams.{phase}", [name], ["default", *named[phase]], "`default` or a task name")
+            _check_subset(key, list(values), list(recipes.PHASE_DEFAULTS[phase]), f"a {phase} hyperparameter")
+
+
+# ------------------------------------------------------------------------------------------- grid
+def targets(config: dict) -> list[str]:
+    return list(config["targets"] or registry.target_tasks())
+
+
+def eval_targets(config: dict) -> list[str]:
+    return [t for t in targets(config) if registry.get_task(t).kind not in RETRIEVAL_KINDS]
+
+
+def retrieval_targets(config: dict) -> list[str]:
+    return [t for t in targets(config) if registry.get_task(t).kind in RETRIEVAL_KINDS]
+
+
+def training_tasks(config: dict) -> list[str]:
+    return registry.training_tasks_for(targets(config))
+
+
+def multitask_tasks(config: dict) -> list[str]:
+    return list(config["multitask"] or [s for s in config["intermediate"] if s not in (NONE, MULTITASK)])
+
+
+def tasks_of(config: dict, setting: str) -> list[str]:
+    """The registry tasks one intermediate setting trains on."""
+    return multitask_tasks(config) if setting == MULTITASK else [setting]
+
+
+def variants_of(config: dict, setting: str) -> list[str]:
+    return ["en"] + [v for v in VARIANTS[1:] if setting in config["variants"].get(v, ())]
+
+
+def rows(config: dict) -> list[Row]:
+    """Every row, in config order: backbones, adaptations, seeds, intermediate settings, variants."""
+    out = []
+    for backbone in config["backbones"]:
+        for adaptation in (a for a in ADAPTATIONS if a in config["adaptations"]):
+            selector = config["adaptations"][adaptation] or {}
+            for seed in config["seeds"]:
+                for setting in config["intermediate"]:
+                    if selector.get("intermediate") and setting not in selector["intermediate"]:
+                        continue
+                    for variant in variants_of(config, setting):
+                        if selector.get("variants") and variant not in selector["variants"]:
+                            continue
+                        out.append(Row(backbone, adaptation, seed, setting, variant))
+    return out
+
+
+def intermediate_jobs(config: dict) -> list[Row]:
+    return [r for r in rows(config) if r.intermediate != NONE]
+
+
+def finetune_jobs(config: dict) -> list[tuple[Row, str]]:
+    """One per (row, English training task): XQuAD and MLQA share the SQuAD-trained model."""
+    return [(r, t) for r in rows(config) for t in training_tasks(config)]
+
+
+def eval_jobs(config: dict) -> list[tuple[Row, str]]:
+    return [(r, t) for r in rows(config) for t in eval_targets(config)]
+
+
+def retrieval_jobs(config: dict) -> list[tuple[Row, str]]:
+    return [(r, t) for r in rows(config) for t in retrieval_targets(config)]
+
+
+def pretrained_backbones(config: dict) -> list[str]:
+    return [b for b, spec in config["backbones"].items() if spec["kind"] == "pretrain"]
+
+
+def hub_backbones(config: dict) -> list[str]:
+    return [b for b, spec in config["backbones"].items() if spec["kind"] == "hub"]
+
+
+def languages(config: dict, target: str) -> list[str] | None:
+    """A target's evaluation languages; None = the task's official list (the verbs' default)."""
+    langs = config["languages"]
+    if langs is None:
+        return None
+    if isinstance(langs, dict):
+        return langs.get(target)
+    return [x for x in registry.get_task(target).languages if x in langs]
+
+
+def _all_languages(config: dict) -> list[str] | None:
+    """Every configured evaluation language (the corpus and translated data cover these); None = default."""
+    if config["languages"] is None:
+        return None
+    return list(dict.fromkeys(x for t in targets(config) for x in languages(config, t) or
+                              registry.get_task(t).languages))
+
+
+# ------------------------------------------------------------------------------------------- data
+def raw_dir(config: dict) -> str | None:
+    """The local mirror: the synthetic data, the configured one, or None (hub only)."""
+    return SYNTH_DIR if config["data"]["synth"] else config["data"]["local_dir"]
+
+
+def _local_only(task: str) -> bool:
+    return any(s.local_only for srcs in registry.get_task(task).sources.values() for s in srcs)
+
+
+def _source(config: dict, task: str | None) -> tuple[str, str | None]:
+    """(source, revision) a task is prepared from; local-only sources (and the corpus) always read local."""
+    if config["data"]["source"] == "local" or task is None or _local_only(task):
+        return "local", None
+    return "hub", config["data"]["revisions"].get(task, config["data"]["revision"])
+
+
+def _prepared_root(config: dict, task: str | None) -> str:
+    from xstilts.data.prepare import cache_key  # lazily: pyarrow is only needed when the DAG is built
+
+    return f"{PREPARED_ROOT}/{cache_key(*_source(config, task))}"
+
+
+def prepared_tasks(config: dict) -> list[str]:
+    """Every task whose prepared data some job reads, in order: intermediate, training, then targets."""
+    needed = [t for s in config["intermediate"] if s != NONE for t in tasks_of(config, s)]
+    needed += training_tasks(config) + targets(config)
+    return list(dict.fromkeys(needed))
+
+
+def translated_tasks(config: dict) -> list[str]:
+    return list(dict.fromkeys(t for s in config["variants"].get("mt", ()) for t in tasks_of(config, s)))
+
+
+def needs_corpus(config: dict) -> bool:
+    return bool(config["variants"].get("mlm") or pretrained_backbones(config))
+
+
+def prepared_dir(config: dict, task: str) -> str:
+    return f"{_prepared_root(config, task)}/{task}"
+
+
+def translated_dir(config: dict, task: str) -> str:
+    return f"{_prepared_root(config, None)}/{TRANSLATED}/{task}"
+
+
+def corpus_dir(config: dict) -> str:
+    return f"{_prepared_root(config, None)}/{CORPUS}"
+
+
+def prepare_jobs(config: dict) -> list[Prepare]:
+    """Every prepare job the grid needs: tasks, translated training data (variant mt), the corpus."""
+    local = raw_dir(config)
+    jobs = []
+    for task in prepared_tasks(config):
+        source, revision = _source(config, task)
+        langs = languages(config, task) if registry.get_task(task).role == "target" else None
+        jobs.append(Prepare("task", task, source, local if source == "local" else None, revision, langs,
+                            prepared_dir(config, task)))
+    non_english = [x for x in _all_languages(config) or () if x != "en"] or None
+    jobs += [Prepare("translated", t, "local", local, None, non_english, translated_dir(config, t))
+             for t in translated_tasks(config)]
+    if needs_corpus(config):
+        jobs.append(Prepare("corpus", None, "local", local, None, _all_languages(config), corpus_dir(config)))
+    return jobs
+
+
+def prepare_job(config: dict, out: str) -> Prepare:
+    """The prepare job writing `out` (a rule's output path); a path no job writes is a UserError."""
+    for job in prepare_jobs(config):
+        if job.out == out:
+            return job
+    raise UserError(f"no prepare job of this config writes {out!r}; expected one of "
+                    f"{', '.join(j.out for j in prepare_jobs(config))}")
+
+
+# ------------------------------------------------------------------------------------------- paths
+def results_dir(config: dict) -> str:
+    return f"results/{config['experiment']}"
+
+
+def model_dir(backbone: str) -> str:
+    return f"{MODELS_ROOT}/{backbone}"
+
+
+def job_dir(row_path: str, phase: str, name: str | None = None) -> str:
+    """A job's output dir relative to the results dir: `<row>/intermediate`, `<row>/eval/<target>`.
+
+    `row_path` is `Row.path` or, in rules, `ROW_PATTERN` (and `name` a wildcard pattern)."""
+    return f"{row_path}/{PHASE_DIRS[phase]}" + (f"/{name}" if name else "")
+
+
+def log_path(row_path: str, phase: str, name: str | None = None, kind: str = "logs") -> str:
+    """A job's log (stdout and stderr of its verb; kind `benchmarks`: its benchmark) relative to the results dir."""
+    return f"{kind}/{phase}/{row_path}" + (f"/{name}" if name else "") + (".log" if kind == "logs" else ".tsv")
+
+
+def encoder_dir(config: dict, row: Row) -> str:
+    """The encoder phase (iii) and retrieval start from: the pretrained model for `none`, else phase (ii)'s."""
+    if row.intermediate == NONE:
+        return model_dir(row.backbone)
+    return f"{results_dir(config)}/{job_dir(row.path, 'intermediate')}"
+
+
+def hparams(config: dict, phase: str, name: str | None = None) -> dict:
+    """The config's overrides for one job: the phase's `default`, then `name`'s (pretrain/retrieval are flat)."""
+    block = config["hparams"].get(phase, {})
+    if phase in ("pretrain", "retrieval"):
+        return dict(block)
+    return {**block.get("default", {}), **block.get(name, {})}
+
+
+def hparams_json(config: dict, phase: str, name: str | None = None) -> str:
+    return json.dumps(hparams(config, phase, name), sort_keys=True)
+
+
+def rule_resources(config: dict, rule: str, attempt: int = 1) -> dict:
+    """threads, cpus_per_task, mem_mb, runtime (minutes), gpu, retries of one rule.
+
+    mem_mb and runtime grow linearly with the attempt, so a job killed for memory or time gets more when
+    Snakemake retries it (a preempted training job resumes from its state on the retry)."""
+    if rule not in RESOURCE_RULES:
+        raise UserError(f"unknown rule {rule!r} for resources; expected one of {', '.join(RESOURCE_RULES)}")
+    res = config["resources"]
+    out = {**DEFAULT_RESOURCES, **res.get("default", {}), **res.get(rule, {})}
+    out.setdefault("cpus_per_task", out["threads"])
+    out["mem_mb"] *= attempt
+    out["runtime"] *= attempt
+    return out
+
+
+# ------------------------------------------------------------------------------------------- cells
+def cells(config: dict) -> dict:
+    """The expected cells and jobs, written to `cells.json` for `xstilts aggregate`.
+
+    `jobs` lists every intermediate / finetune / evaluate / retrieval job (phase, row, target or training
+    task, output dir and log relative to the results dir); each cell names its `chain`: the dirs of the
+    jobs it depends on, upstream first, ending with its own.
+    """
+    jobs, out_cells = [], []
+
+    def job(row: Row, phase: str, name: str | None = None, **extra) -> str:
+        path = job_dir(row.path, phase, name)
+        jobs.append({"phase": phase, **row.to_dict(), "label": row.label, **extra, "path": path,
+                     "log": log_path(row.path, phase, name)})
+        return path
+
+    for row in rows(config):
+        upstream = [job(row, "intermediate", tasks="+".join(tasks_of(config, row.intermediate)))] \
+            if row.intermediate != NONE else []
+        trained = {t: job(row, "finetune", t, train_task=t) for t in training_tasks(config)}
+        for target in targets(config):
+            task = registry.get_task(target)
+            phase = "retrieval" if task.kind in RETRIEVAL_KINDS else "evaluate"
+            chain = upstream + ([trained[task.train_on]] if phase == "evaluate" else [])
+            path = job(row, phase, target, target=target)
+            out_cells.append({**row.to_dict(), "label": row.label, "target": target, "phase": phase,
+                              "path": path, "chain": chain + [path]})
+    return {"experiment": config["experiment"], "targets": targets(config), "jobs": jobs, "cells": out_cells}
+
+
+def final_outputs(config: dict) -> list[str]:
+    """What the default target asks for: every cell's metrics.json and the expected-cell list."""
+    res = results_dir(config)
+    return [f"{res}/{c['path']}/metrics.json" for c in cells(config)["cells"]] + [f"{res}/cells.json"]
+
+
+def alternatives(names) -> str:
+    """A wildcard regex matching exactly one of `names` (nothing at all when there are none)."""
+    return "|".join(re.escape(n) for n in dict.fromkeys(names)) or "(?!)"
+
+
+def wildcard_constraints(config: dict) -> dict[str, str]:
+    """Regexes for the rules' wildcards, built from the config and the registry (names contain `_`)."""
+    alt = alternatives
+    return {
+        "backbone": alt(config["backbones"]),
+        "adaptation": alt(ADAPTATIONS),
+        "seed": r"\d+",
+        "intermediate": alt(config["intermediate"]),
+        "variant": alt(VARIANTS),
+        "target": alt(targets(config)),
+        "train_task": alt(training_tasks(config)),
+        "task": alt(registry.TASKS),
+        "key": r"[^/]+",
+    }
