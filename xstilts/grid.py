@@ -76,7 +76,17 @@ class Prepare:
     local_dir: str | None
     revision: str | None
     languages: list[str] | None
+    max_examples: int | None  # tasks only: the corpus and translated data are sized by their mirror
     out: str
+
+    def options(self) -> list[str]:
+        """The optional `xstilts prepare` arguments of this job."""
+        args = []
+        for flag, value in (("--local-dir", self.local_dir), ("--revision", self.revision),
+                            ("--languages", ",".join(self.languages or [])), ("--max-examples", self.max_examples)):
+            if value:
+                args += [flag, str(value)]
+        return args
 
 
 # ------------------------------------------------------------------------------------------- config
@@ -176,24 +186,25 @@ def _local_only_needs(config: dict) -> list[str]:
     needs = [f"task {t!r}" for t in prepared_tasks(config) if _local_only(t)]
     if config["variants"].get("mt"):
         needs.append("variant mt")
-    if config["variants"].get("mlm") or pretrained_backbones(config):
+    if needs_corpus(config):
         needs.append("the MLM corpus")
     return needs
 
 
 def _check_hparams(config: dict) -> None:
-    hp = config["hparams"]
+    """Per-name blocks name a known task/target; every key is a hyperparameter of its phase (recipes)."""
     named = {
         "intermediate": [*registry.intermediate_tasks(), MULTITASK],
         "finetune": sorted({t.train_on for t in registry.TASKS.values() if t.train_on}),
         "evaluate": [t for t in registry.target_tasks() if registry.get_task(t).kind not in RETRIEVAL_KINDS],
     }
-    for phase, block in hp.items():
-        sets = {name: block[name] for name in block} if phase in named else {None: block}
-        for name, values in sets.items():
-            key = f"hparams.{phase}" + (f".{name}" if name else "")
-            if name is not None and name != "default":
-                _check_subset(f"hparams.{phase}", [name], ["default", *named[phase]], "`default` or a task name")
+    for phase, block in config["hparams"].items():
+        if phase in named:
+            _check_subset(f"hparams.{phase}", list(block), ["default", *named[phase]], "`default` or a task name")
+            sets = {f"hparams.{phase}.{name}": values for name, values in block.items()}
+        else:
+            sets = {f"hparams.{phase}": block}
+        for key, values in sets.items():
             _check_subset(key, list(values), list(recipes.PHASE_DEFAULTS[phase]), f"a {phase} hyperparameter")
 
 
@@ -307,7 +318,9 @@ def _source(config: dict, task: str | None) -> tuple[str, str | None]:
 def _prepared_root(config: dict, task: str | None) -> str:
     from xstilts.data.prepare import cache_key  # lazily: pyarrow is only needed when the DAG is built
 
-    return f"{PREPARED_ROOT}/{cache_key(*_source(config, task))}"
+    # The experiment name is part of the directory: configs choose different languages and caps, so two
+    # experiments never overwrite each other's prepared data.
+    return f"{PREPARED_ROOT}/{config['experiment']}-{cache_key(*_source(config, task))}"
 
 
 def prepared_tasks(config: dict) -> list[str]:
@@ -345,12 +358,12 @@ def prepare_jobs(config: dict) -> list[Prepare]:
         source, revision = _source(config, task)
         langs = languages(config, task) if registry.get_task(task).role == "target" else None
         jobs.append(Prepare("task", task, source, local if source == "local" else None, revision, langs,
-                            prepared_dir(config, task)))
+                            config["data"]["max_examples"], prepared_dir(config, task)))
     non_english = [x for x in _all_languages(config) or () if x != "en"] or None
-    jobs += [Prepare("translated", t, "local", local, None, non_english, translated_dir(config, t))
+    jobs += [Prepare("translated", t, "local", local, None, non_english, None, translated_dir(config, t))
              for t in translated_tasks(config)]
     if needs_corpus(config):
-        jobs.append(Prepare("corpus", None, "local", local, None, _all_languages(config), corpus_dir(config)))
+        jobs.append(Prepare("corpus", None, "local", local, None, _all_languages(config), None, corpus_dir(config)))
     return jobs
 
 

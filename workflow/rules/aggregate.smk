@@ -1,0 +1,78 @@
+"""The expected-cell list and the summary (transfer matrix, deltas, efficiency, plots).
+
+`aggregate` reads whatever cell outputs exist and lists the rest in missing.csv; it depends only on the
+cell list, so a missing or failed cell never blocks it. Run it after the grid: `snakemake summary`.
+"""
+
+
+rule cells:
+    """Write the expected cells and jobs of this config (xstilts.grid.cells) for aggregation."""
+    output:
+        f"{RESULTS}/cells.json",
+    params:
+        cells=grid.cells(config),
+    log:
+        f"{RESULTS}/logs/cells.log",
+    run:
+        from xstilts.io import write_json
+
+        write_json(output[0], params.cells)
+
+
+SUMMARY = f"{RESULTS}/summary"
+
+
+rule aggregate:
+    """Summarise every cell that has finished; list the rest with the reason in missing.csv."""
+    input:
+        cells=f"{RESULTS}/cells.json",
+    output:
+        scores=report(f"{SUMMARY}/scores.parquet", caption="../report/scores.rst", category="Scores"),
+        matrix=report(f"{SUMMARY}/transfer_matrix.csv", caption="../report/transfer_matrix.rst",
+                      category="Transfer"),
+        matrix_md=f"{SUMMARY}/transfer_matrix.md",
+        matrix_std=report(f"{SUMMARY}/transfer_matrix_std.csv", caption="../report/transfer_matrix.rst",
+                          category="Transfer"),
+        delta=report(f"{SUMMARY}/transfer_delta.csv", caption="../report/transfer_delta.rst",
+                     category="Transfer"),
+        delta_md=f"{SUMMARY}/transfer_delta.md",
+        efficiency=report(f"{SUMMARY}/efficiency.csv", caption="../report/efficiency.rst",
+                          category="Efficiency"),
+        missing=report(f"{SUMMARY}/missing.csv", caption="../report/missing.rst", category="Scores"),
+        delta_plot=report(f"{SUMMARY}/plots/transfer_delta.png", caption="../report/transfer_delta.rst",
+                          category="Transfer"),
+        efficiency_plot=report(f"{SUMMARY}/plots/efficiency_vs_gain.png",
+                               caption="../report/efficiency.rst", category="Efficiency"),
+    params:
+        results=lambda wildcards, input: os.path.dirname(input.cells),
+        out=lambda wildcards, output: os.path.dirname(output.scores),
+        finished=get_finished_cells,
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/aggregate.tsv"
+    threads: rule_threads("aggregate")
+    resources:
+        **rule_resources("aggregate"),
+    conda:
+        "../envs/xstilts.yaml"
+    shell:
+        "xstilts aggregate --results {params.results:q} --cells {input.cells:q} --out {params.out:q}"
+        " > {log:q} 2>&1"
+
+
+rule summary:
+    """Target: the summary of whatever cells exist (run after `all`, also after a partial failure)."""
+    input:
+        rules.aggregate.output,
+
+
+localrules:
+    all,
+    data_all,
+    pretrain_all,
+    intermediate_all,
+    finetune_all,
+    cells,
+    aggregate,
+    summary,

@@ -1,0 +1,131 @@
+"""Config validation, wildcard constraints and input functions. Every decision about which jobs exist and
+what they read is made in `xstilts.grid`; this file only adapts it to Snakemake's wildcards."""
+
+import os
+import shlex
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from xstilts import grid, registry
+from xstilts.errors import UserError
+
+try:
+    grid.check_config(config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml")
+except UserError as e:
+    raise WorkflowError(f"invalid config: {e}") from None
+
+RESULTS = grid.results_dir(config)
+ROW = grid.ROW_PATTERN
+LOGS = grid.LOGS_ROOT
+
+
+wildcard_constraints:
+    **grid.wildcard_constraints(config),
+
+
+def row_of(wildcards):
+    return grid.Row(wildcards.backbone, wildcards.adaptation, int(wildcards.seed), wildcards.intermediate,
+                    wildcards.variant)
+
+
+def job_out(phase, name=None):
+    """A job's output dir pattern under the results dir (wildcards left in)."""
+    return f"{RESULTS}/{grid.job_dir(ROW, phase, name)}"
+
+
+def job_log(phase, name=None, kind="logs"):
+    return f"{RESULTS}/{grid.log_path(ROW, phase, name, kind)}"
+
+
+def quoted(args):
+    """Optional command-line arguments as one already shell-quoted string."""
+    return shlex.join(str(a) for a in args)
+
+
+def rule_resources(rule):
+    """Resources of one rule (mem_mb and runtime grow with the attempt)."""
+    return {
+        "mem_mb": lambda wildcards, attempt: grid.rule_resources(config, rule, attempt)["mem_mb"],
+        "runtime": lambda wildcards, attempt: grid.rule_resources(config, rule, attempt)["runtime"],
+        **{k: grid.rule_resources(config, rule)[k] for k in ("cpus_per_task", "gpu")},
+    }
+
+
+def rule_threads(rule):
+    return grid.rule_resources(config, rule)["threads"]
+
+
+def rule_retries(rule):
+    return grid.rule_resources(config, rule)["retries"]
+
+
+def languages_args(target):
+    langs = grid.languages(config, target)
+    return quoted(["--languages", ",".join(langs)]) if langs else ""
+
+
+def get_encoder(wildcards):
+    """The encoder directory a row's phase (iii) and retrieval read (the declared output that makes it)."""
+    row = row_of(wildcards)
+    if row.intermediate == grid.NONE:
+        return grid.model_dir(row.backbone)
+    return f"{grid.encoder_dir(config, row)}/encoder"
+
+
+def get_encoder_dir(wildcards):
+    """The model directory passed as --encoder: the pretrained model, or the intermediate output dir."""
+    return grid.encoder_dir(config, row_of(wildcards))
+
+
+def get_finetuned_model(wildcards):
+    """The model fine-tuned on the target's English training task, in the same row."""
+    train_task = registry.get_task(wildcards.target).train_on
+    return f"{RESULTS}/{grid.job_dir(row_of(wildcards).path, 'finetune', train_task)}/model"
+
+
+def get_finished_cells(wildcards):
+    """Fingerprint (path and mtime) of every cell output that exists now.
+
+    Aggregation takes it as a param, not as input: it then never waits for, rebuilds or is blocked by a
+    cell, yet reruns whenever a cell output appears or changes.
+    """
+    out = []
+    for path in grid.final_outputs(config):
+        if os.path.exists(path):
+            out.append(f"{path}@{os.stat(path).st_mtime_ns}")
+    return out
+
+
+def get_raw_input(wildcards):
+    """The synthetic mirror when this workflow makes it; a user's mirror or the hub is not a workflow input."""
+    return grid.SYNTH_DIR if config["data"]["synth"] else []
+
+
+def prepare_options(output_dir):
+    """The optional `xstilts prepare` arguments of the job writing `output_dir`, already quoted."""
+    return quoted(grid.prepare_job(config, output_dir).options())
+
+
+def get_intermediate_input(wildcards):
+    row = row_of(wildcards)
+    tasks = grid.tasks_of(config, row.intermediate)
+    inputs = {"model": grid.model_dir(row.backbone), "data": [grid.prepared_dir(config, t) for t in tasks]}
+    if row.variant == "mlm":
+        inputs["corpus"] = grid.corpus_dir(config)
+    if row.variant == "mt":
+        inputs["translated"] = [grid.translated_dir(config, t) for t in tasks]
+    return inputs
+
+
+def variant_options(wildcards, input):
+    """--corpus (variant mlm) or --translated (variant mt), already quoted."""
+    if wildcards.variant == "mlm":
+        return quoted(["--corpus", input.corpus])
+    if wildcards.variant == "mt":
+        return quoted(["--translated", ",".join(input.translated)])
+    return ""
+
+
+def get_final_output():
+    return grid.final_outputs(config)

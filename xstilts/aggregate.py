@@ -1,0 +1,298 @@
+"""`xstilts aggregate`: the summary of an experiment from whatever cells have finished.
+
+Reads the expected cells and jobs (`cells.json`, written from `xstilts.grid.cells`), every cell's
+`metrics.json` and every job's `cost.json` that exist, and writes the long score table, the transfer matrix
+(mean and std over seeds), deltas against the `none` baseline, the efficiency table, the missing cells
+with a reason, and two plots. A missing or broken cell is listed in missing.csv and never stops the
+summary; the XTREME score of a row stays empty unless every one of the 9 tasks has a score
+(`xstilts.metrics.xtreme_score`), since an average over fewer tasks is not the XTREME score.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xstilts.errors import DataError
+from xstilts.io import atomic_path, read_json, write_parquet, write_text
+
+ROW_KEYS = ["backbone", "adaptation", "intermediate", "variant"]
+SETTING_KEYS = ["backbone", "adaptation", "label"]  # a transfer-matrix row (seeds averaged)
+SCORE_COLUMNS = ["backbone", "adaptation", "intermediate", "variant", "seed", "target", "language", "metric",
+                 "value"]
+COST_FIELDS = ["wall_s", "device", "device_count", "device_s", "useful_tokens", "executed_tokens",
+               "useful_flops", "executed_flops", "peak_memory_bytes", "peak_memory_kind", "energy_j",
+               "trainable_params", "total_params", "examples", "steps"]
+ADDITIVE = ["wall_s", "device_s", "useful_tokens", "executed_tokens", "useful_flops", "executed_flops",
+            "energy_j", "examples", "steps"]
+AVERAGE = "average"  # the `language` of a task's unweighted mean over languages (and of its score)
+XTREME = "xtreme"
+
+
+# ------------------------------------------------------------------------------------------- reading
+def _read_cells(path: Path) -> dict:
+    try:
+        doc = read_json(path)
+    except FileNotFoundError:
+        raise DataError("no such file; the workflow's `cells` rule writes it", file=str(path)) from None
+    except ValueError as e:
+        raise DataError(f"not valid JSON ({e})", file=str(path)) from None
+    for key in ("targets", "jobs", "cells"):
+        if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
+            raise DataError("expected a JSON object with lists `targets`, `jobs` and `cells` (xstilts.grid.cells)",
+                            file=str(path), field=key)
+    return doc
+
+
+def _read_metrics(path: Path) -> dict:
+    """A cell's metrics; raises DataError (reported in missing.csv, not fatal) when the file is unusable."""
+    try:
+        doc = read_json(path)
+    except ValueError as e:
+        raise DataError(f"not valid JSON ({e})", file=str(path)) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("score"), (int, float)):
+        raise DataError("expected a number under `score`", file=str(path), field="score")
+    if not isinstance(doc.get("languages"), dict):
+        raise DataError("expected an object of per-language metrics under `languages`", file=str(path),
+                        field="languages")
+    return doc
+
+
+def _last_line(log: Path) -> str:
+    lines = [x.strip() for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+    return lines[-1] if lines else "(empty log)"
+
+
+def _missing_reason(results: Path, cell: dict, jobs: dict[str, dict]) -> str:
+    """Why a cell has no metrics: the first job of its chain without output, and its log's last line."""
+    for path in cell["chain"]:
+        job = jobs.get(path, {"phase": cell["phase"], "log": None})
+        if (results / path / "cost.json").exists() and (path != cell["path"] or
+                                                        (results / path / "metrics.json").exists()):
+            continue
+        log = results / job["log"] if job.get("log") else None
+        if log is not None and log.exists():
+            return f"{job['phase']} failed ({job['log']}): {_last_line(log)}"
+        return f"no output from {job['phase']} ({path})" + ("" if path == cell["path"] else ", upstream")
+    return "no output"
+
+
+# ------------------------------------------------------------------------------------------- tables
+def _score_rows(cell: dict, metrics: dict) -> list[dict]:
+    base = {k: cell[k] for k in ("backbone", "adaptation", "intermediate", "variant", "seed", "target")}
+    out = [{**base, "language": lang, "metric": name, "value": float(value)}
+           for lang, values in metrics["languages"].items() for name, value in values.items()]
+    out += [{**base, "language": AVERAGE, "metric": name, "value": float(value)}
+            for name, value in (metrics.get("average") or {}).items()]
+    out.append({**base, "language": AVERAGE, "metric": "score", "value": float(metrics["score"])})
+    return out
+
+
+def _per_seed(cells_doc: dict, scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per expected (row, seed): the task scores of the configured targets and the XTREME score."""
+    from xstilts.metrics import xtreme_score
+
+    targets = cells_doc["targets"]
+    rows = pd.DataFrame([{k: c[k] for k in [*ROW_KEYS, "seed", "label"]} for c in cells_doc["cells"]])
+    rows = rows.drop_duplicates(ignore_index=True)
+    task = scores[(scores.language == AVERAGE) & (scores.metric == "score")]
+    wide = task.pivot_table(index=[*ROW_KEYS, "seed"], columns="target", values="value", aggfunc="first")
+    table = rows.merge(wide.reset_index(), on=[*ROW_KEYS, "seed"], how="left").reindex(
+        columns=[*ROW_KEYS, "seed", "label", *targets])
+    xt = [xtreme_score({t: r[t] for t in targets if pd.notna(r[t])}) for _, r in table.iterrows()]
+    table[XTREME] = pd.Series([np.nan if x is None else float(x) for x in xt], index=table.index, dtype=float)
+    return table
+
+
+def _over_seeds(per_seed: pd.DataFrame, targets: list[str], how: str) -> pd.DataFrame:
+    """Mean or std over seeds per setting, in grid order. Targets use the seeds that have a score; the
+    XTREME column is empty unless every seed of the setting has a complete XTREME score."""
+    groups = per_seed.groupby(SETTING_KEYS, sort=False)
+    out = getattr(groups[targets], how)()
+    out[XTREME] = groups[XTREME].agg(_every_seed(how))
+    return out.reset_index()
+
+
+def _every_seed(how: str):
+    """An aggregation over seeds that is NaN unless every seed has a value (for XTREME scores)."""
+    return lambda values: getattr(values, how)() if values.notna().all() else np.nan
+
+
+def _deltas(per_seed: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Per-seed difference to the `none` row (English, same backbone, adaptation and seed)."""
+    base = per_seed[(per_seed.intermediate == "none") & (per_seed.variant == "en")]
+    base = base.set_index(["backbone", "adaptation", "seed"])[columns]
+    key = pd.MultiIndex.from_frame(per_seed[["backbone", "adaptation", "seed"]])
+    diff = per_seed[columns].to_numpy() - base.reindex(key).to_numpy()
+    return per_seed.drop(columns=columns).assign(**dict(zip(columns, diff.T)))
+
+
+def _efficiency(results: Path, cells_doc: dict) -> pd.DataFrame:
+    """One row per job with a cost record, then one `row_total` per grid row (sums; peak memory: max)."""
+    records = []
+    for job in cells_doc["jobs"]:
+        path = results / job["path"] / "cost.json"
+        if not path.exists():
+            continue
+        cost = read_json(path)
+        records.append({"phase": job["phase"], **{k: job[k] for k in [*ROW_KEYS, "seed", "label"]},
+                        "task": job.get("target") or job.get("train_task") or job.get("tasks"),
+                        "path": job["path"], **{k: cost.get(k) for k in COST_FIELDS}})
+    columns = ["phase", *ROW_KEYS, "seed", "label", "task", "path", *COST_FIELDS]
+    jobs = pd.DataFrame(records, columns=columns)
+    if jobs.empty:
+        return jobs
+    keys = [*ROW_KEYS, "seed", "label"]
+    summed = {c: (lambda s: s.sum(min_count=1)) for c in ADDITIVE}
+    totals = jobs[keys].join(jobs[[*ADDITIVE, "peak_memory_bytes"]].apply(pd.to_numeric, errors="coerce"))
+    totals = totals.groupby(keys, sort=False).agg({**summed, "peak_memory_bytes": "max"}).reset_index()
+    return pd.concat([jobs, totals.assign(phase="row_total").reindex(columns=columns)], ignore_index=True)
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    """A GitHub table with one decimal; empty where there is no value (tabulate blanks None, not NaN)."""
+    blanked = frame.astype(object).where(frame.notna(), None)
+    return blanked.to_markdown(index=False, floatfmt=".1f", missingval="") + "\n"
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    write_text(path, frame.to_csv(index=False, float_format="%.6g"))
+
+
+# ------------------------------------------------------------------------------------------- plots
+def _setting_names(frame: pd.DataFrame) -> list[str]:
+    multi = frame[["backbone", "adaptation"]].drop_duplicates().shape[0] > 1
+    return [f"{r.backbone}/{r.adaptation}: {r.label}" if multi else r.label for r in frame.itertuples()]
+
+
+def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str]) -> None:
+    plt = _pyplot()
+    values = delta[columns].to_numpy(dtype=float)
+    names = _setting_names(delta)
+    span = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(columns), 1.0 + 0.4 * len(names)), layout="constrained")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-span or -1, vmax=span or 1, aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, "" if math.isnan(v) else f"{v:+.1f}", ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_title("Score difference to no intermediate task (mean over seeds)")
+    fig.colorbar(image, ax=ax, label="points")
+    _save(fig, path)
+
+
+def _plot_efficiency(path: Path, deltas: pd.DataFrame, efficiency: pd.DataFrame) -> None:
+    """x: intermediate-phase FLOPs and device-hours (log); y: XTREME delta vs none; Pareto frontier."""
+    plt = _pyplot()
+    inter = efficiency[efficiency.phase == "intermediate"]
+    costs = inter[[*ROW_KEYS, "seed"]].assign(flops=pd.to_numeric(inter.useful_flops, errors="coerce"),
+                                              device_h=pd.to_numeric(inter.device_s, errors="coerce") / 3600)
+    points = deltas[deltas.intermediate != "none"].merge(costs, on=[*ROW_KEYS, "seed"], how="inner")
+    points = points.groupby(SETTING_KEYS + ["variant"], sort=False).agg(
+        gain=(XTREME, _every_seed("mean")), gain_std=(XTREME, _every_seed("std")), flops=("flops", "mean"),
+        device_h=("device_h", "mean")).reset_index()
+    points = points[points.gain.notna()]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True, layout="constrained")
+    for ax, x, title in ((axes[0], "flops", "intermediate-phase FLOPs (useful)"),
+                         (axes[1], "device_h", "intermediate-phase device-hours")):
+        usable = points[points[x] > 0]
+        if usable.empty:
+            ax.text(0.5, 0.5, "no row has both a complete XTREME score\nand an intermediate cost record",
+                    ha="center", va="center", transform=ax.transAxes)
+        for (multilingual, adaptation), group in usable.groupby([usable.variant != "en", "adaptation"]):
+            ax.errorbar(group[x], group.gain, yerr=group.gain_std.fillna(0), fmt="^" if adaptation == "lora" else "o",
+                        color="tab:red" if multilingual else "tab:blue", capsize=3, linestyle="none",
+                        label=f"{'multilingual' if multilingual else 'English-only'}, {adaptation}")
+        for row in usable.itertuples():
+            ax.annotate(row.label, (getattr(row, x), row.gain), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
+        frontier = _pareto(usable[[x, "gain"]].to_numpy())
+        if len(frontier):
+            ax.step(frontier[:, 0], frontier[:, 1], where="post", color="grey", linewidth=1, label="Pareto frontier")
+        if not usable.empty:
+            ax.set_xscale("log")
+            ax.legend(fontsize=7)
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.set_xlabel(title)
+    axes[0].set_ylabel("XTREME score - none (points; mean and std over seeds)")
+    fig.suptitle("What the intermediate stage costs and buys")
+    _save(fig, path)
+
+
+def _pareto(points: np.ndarray) -> np.ndarray:
+    """The points no other point beats with lower-or-equal cost and higher gain, by increasing cost."""
+    best, out = -math.inf, []
+    for cost, gain in sorted(map(tuple, points), key=lambda p: (p[0], -p[1])):
+        if gain > best:
+            out.append((cost, gain))
+            best = gain
+    return np.array(out)
+
+
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (cluster nodes have no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    _pyplot().close(fig)
+
+
+# ------------------------------------------------------------------------------------------- main
+def main(args) -> int:
+    """The `xstilts aggregate` verb: --results DIR --cells CELLS.json --out SUMMARY_DIR."""
+    results, out = Path(args.results), Path(args.out)
+    cells_doc = _read_cells(Path(args.cells))
+    jobs = {j["path"]: j for j in cells_doc["jobs"]}
+    score_rows, missing = [], []
+    for cell in cells_doc["cells"]:
+        metrics_path = results / cell["path"] / "metrics.json"
+        try:
+            metrics = _read_metrics(metrics_path) if metrics_path.exists() else None
+        except DataError as e:
+            metrics, reason = None, f"unusable metrics: {e}"
+        else:
+            reason = None if metrics else _missing_reason(results, cell, jobs)
+        if metrics is None:
+            missing.append({**{k: cell[k] for k in [*ROW_KEYS, "seed", "target"]}, "path": cell["path"],
+                            "reason": reason})
+        else:
+            score_rows += _score_rows(cell, metrics)
+
+    scores = pd.DataFrame(score_rows, columns=SCORE_COLUMNS)
+    write_parquet(out / "scores.parquet", _arrow(scores))
+    targets = cells_doc["targets"]
+    columns = [*targets, XTREME]
+    per_seed = _per_seed(cells_doc, scores)
+    matrix = _over_seeds(per_seed, targets, "mean")
+    write_text(out / "transfer_matrix.md", _markdown(matrix))
+    _write_csv(out / "transfer_matrix.csv", matrix)
+    _write_csv(out / "transfer_matrix_std.csv", _over_seeds(per_seed, targets, "std"))
+    deltas = _deltas(per_seed, columns)
+    delta = _over_seeds(deltas, targets, "mean")
+    _write_csv(out / "transfer_delta.csv", delta)
+    write_text(out / "transfer_delta.md", _markdown(delta))
+    efficiency = _efficiency(results, cells_doc)
+    _write_csv(out / "efficiency.csv", efficiency)
+    _write_csv(out / "missing.csv", pd.DataFrame(missing, columns=[*ROW_KEYS, "seed", "target", "path", "reason"]))
+    _plot_delta(out / "plots" / "transfer_delta.png", delta, columns)
+    _plot_efficiency(out / "plots" / "efficiency_vs_gain.png", deltas, efficiency)
+    print(f"aggregate: {len(cells_doc['cells']) - len(missing)} of {len(cells_doc['cells'])} cells scored, "
+          f"{len(missing)} missing (see {out / 'missing.csv'})")
+    return 0
+
+
+def _arrow(scores: pd.DataFrame):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(scores.astype({"seed": "int64", "value": "float64"}), preserve_index=False)

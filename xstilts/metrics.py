@@ -1,0 +1,238 @@
+"""Official XTREME scoring: per-language metrics, task scores and the XTREME score.
+
+Every definition follows the official XTREME scorer (google-research/xtreme `evaluate.py` and the SQuAD v1.1
+and MLQA evaluation scripts it calls), so numbers are comparable with the leaderboard. Scores are percent.
+See docs/metrics.md for where each definition comes from.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import string
+import sys
+import unicodedata
+import warnings
+from collections import Counter
+from typing import Callable, Hashable, Iterable, Mapping, Sequence
+
+from xstilts.errors import DataError, UserError
+from xstilts.registry import XTREME_GROUPS, get_task, target_tasks
+
+
+def _percent(numerator: float, denominator: float) -> float:
+    return 100.0 * numerator / denominator
+
+
+def accuracy(preds: Sequence, golds: Sequence) -> float:
+    """Share of predictions equal to their gold label, in percent."""
+    if len(preds) != len(golds):
+        raise DataError(f"{len(preds)} predictions for {len(golds)} gold labels; expected one per example")
+    if not golds:
+        raise DataError("no examples to score; expected at least one gold label")
+    return _percent(sum(p == g for p, g in zip(preds, golds)), len(golds))
+
+
+def seqeval_f1(pred_seqs: Sequence[Sequence[str]], gold_seqs: Sequence[Sequence[str]]) -> float:
+    """seqeval's (conlleval-style) chunk F1 over the label strings exactly as given, in percent.
+
+    The official scorer passes UD-POS tags without BIO prefixes, so seqeval reads the first letter of a
+    tag as its chunk prefix and merges runs of equal tags into one chunk: this is NOT token accuracy,
+    and it is reproduced on purpose. The "seems not to be NE tag" warnings this causes are silenced.
+    """
+    from seqeval.metrics import f1_score
+
+    if len(pred_seqs) != len(gold_seqs):
+        raise DataError(f"{len(pred_seqs)} predicted sequences for {len(gold_seqs)} gold sequences; "
+                        f"expected one per sentence")
+    for i, (p, g) in enumerate(zip(pred_seqs, gold_seqs)):
+        if len(p) != len(g):
+            raise DataError(f"{len(p)} predicted tags for {len(g)} gold tags; expected one tag per word",
+                            row=i, field="tags")
+    # seqeval only recognises a list of lists (tuples or arrays make it raise TypeError).
+    gold = [[str(t) for t in g] for g in gold_seqs]
+    pred = [[str(t) for t in p] for p in pred_seqs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return 100.0 * float(f1_score(gold, pred))
+
+
+# ------------------------------------------------------------------------------------------------ QA
+# The SQuAD v1.1 and MLQA normalisers are written out here rather than imported: they ARE the official
+# definitions (a few lines each), no maintained package ships the MLQA one, and the scores must not move
+# with a third-party library's idea of "SQuAD-like" normalisation.
+
+_SQUAD_PUNCT = frozenset(string.punctuation)
+
+
+def squad_normalize(text: str) -> str:
+    """SQuAD v1.1: lowercase, drop ASCII punctuation, drop the articles a/an/the, collapse whitespace."""
+    text = "".join(ch for ch in text.lower() if ch not in _SQUAD_PUNCT)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+@functools.cache
+def _mlqa_punct() -> frozenset[str]:
+    """MLQA's punctuation: ASCII punctuation plus every Unicode character of a P* category (built once)."""
+    return frozenset(string.punctuation) | frozenset(
+        ch for ch in map(chr, range(sys.maxunicode)) if unicodedata.category(ch).startswith("P"))
+
+# Per-language article patterns of mlqa_evaluation_v1.py. The Arabic pattern is the script's own: its
+# first branch can never match (`^` after a character), so in effect every "ال" anywhere is replaced.
+_MLQA_ARTICLES: dict[str, str | None] = {
+    "en": r"\b(a|an|the)\b",
+    "es": r"\b(un|una|unos|unas|el|la|los|las)\b",
+    "hi": None,
+    "vi": r"\b(của|là|cái|chiếc|những)\b",
+    "de": r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b",
+    "ar": r"\sال^|ال",
+    "zh": None,
+}
+_MLQA_MIXED_SEGMENTATION = frozenset({"zh"})
+_CJK = re.compile(r"([\u4e00-\u9fa5])")  # the MLQA script's CJK range
+
+
+def _mixed_segmentation(text: str) -> list[str]:
+    """Each CJK character is a token; runs of other characters are whitespace-tokenised."""
+    return [tok for part in _CJK.split(text) for tok in part.split()]
+
+
+def _check_mlqa_lang(lang: str) -> None:
+    if lang not in _MLQA_ARTICLES:
+        raise UserError(f"MLQA scoring has no normaliser for language {lang!r}; "
+                        f"expected one of {', '.join(_MLQA_ARTICLES)}")
+
+
+def mlqa_normalize(text: str, lang: str) -> str:
+    """MLQA's language-aware normaliser: lowercase, Unicode punctuation, per-language articles, tokens."""
+    _check_mlqa_lang(lang)
+    punct = _mlqa_punct()
+    text = "".join(ch for ch in text.lower() if ch not in punct)
+    if _MLQA_ARTICLES[lang]:
+        text = re.sub(_MLQA_ARTICLES[lang], " ", text)
+    tokens = _mixed_segmentation(text) if lang in _MLQA_MIXED_SEGMENTATION else text.split()
+    return " ".join(tokens)
+
+
+def _token_f1(pred: str, gold: str) -> float:
+    """Bag-of-tokens F1 of two normalised answers (0 when nothing is shared, as in the official script)."""
+    pred_tokens, gold_tokens = pred.split(), gold.split()
+    same = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _qa_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
+               normalize: Callable[[str], str]) -> dict[str, float]:
+    """EM and F1 (max over gold answers), averaged over every reference question.
+
+    As in the official scripts a question without a prediction scores 0 and predictions for unknown ids
+    are ignored. A question with no gold answer (SQuAD v2.0 "unanswerable", intermediate dev only) is
+    scored as SQuAD v2.0 does: correct iff the prediction normalises to the empty answer.
+    """
+    if not references:
+        raise DataError("no questions to score; expected at least one reference")
+    em = f1 = 0.0
+    for qid, golds in references.items():
+        if qid not in predictions:
+            continue
+        pred = normalize(predictions[qid])
+        if not golds:
+            em += pred == ""
+            f1 += pred == ""
+            continue
+        normalized = [normalize(g) for g in golds]
+        em += max(pred == g for g in normalized)
+        f1 += max(_token_f1(pred, g) for g in normalized)
+    return {"exact_match": _percent(em, len(references)), "f1": _percent(f1, len(references))}
+
+
+def squad_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """SQuAD v1.1 exact match and F1 (XQuAD, TyDiQA-GoldP, SQuAD dev), in percent."""
+    return _qa_scores(predictions, references, squad_normalize)
+
+
+def mlqa_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
+                lang: str) -> dict[str, float]:
+    """MLQA exact match and F1 with the answer language's normaliser, in percent."""
+    _check_mlqa_lang(lang)
+    return _qa_scores(predictions, references, lambda text: mlqa_normalize(text, lang))
+
+
+# ------------------------------------------------------------------------------------------------ BUCC
+def bucc_scores(pred_pairs: Iterable[tuple[Hashable, Hashable]],
+                gold_pairs: Iterable[tuple[Hashable, Hashable]]) -> dict[str, float]:
+    """Precision, recall and F1 of mined (src_id, en_id) pairs against the gold pairs, in percent."""
+    pred, gold = set(pred_pairs), set(gold_pairs)
+    correct = len(pred & gold)
+    if correct == 0:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    precision, recall = correct / len(pred), correct / len(gold)
+    return {"precision": 100.0 * precision, "recall": 100.0 * recall,
+            "f1": 100.0 * 2 * precision * recall / (precision + recall)}
+
+
+# ------------------------------------------------------------------------------------------------ aggregation
+# The per-language key a task's score averages, by registry metric (QA tasks use EM and F1 together).
+_SCORE_KEY = {"accuracy": "accuracy", "token_accuracy": "accuracy", "seqeval_f1": "f1", "bucc_f1": "f1"}
+_QA_KINDS = ("qa", "qa_unanswerable")
+
+
+def task_summary(task_name: str, per_language: Mapping[str, Mapping[str, float]]) -> dict:
+    """Per-language scores, their unweighted mean per key, and the task score.
+
+    Task score as the official scorer: QA = (avg EM + avg F1) / 2, tagging and BUCC = avg F1,
+    classification and Tatoeba = avg accuracy.
+    """
+    task = get_task(task_name)
+    if not per_language:
+        raise DataError(f"task {task_name!r}: no per-language scores; expected at least one language")
+    langs = list(per_language)
+    keys = list(per_language[langs[0]])
+    for lang in langs:
+        if sorted(per_language[lang]) != sorted(keys):
+            raise DataError(f"task {task_name!r}, language {lang!r}: score keys {sorted(per_language[lang])}; "
+                            f"expected the same keys as {langs[0]!r}: {sorted(keys)}")
+    average = {k: sum(float(per_language[lang][k]) for lang in langs) / len(langs) for k in keys}
+    needed = ("exact_match", "f1") if task.kind in _QA_KINDS else (_SCORE_KEY.get(task.metric),)
+    missing = [k for k in needed if k not in average]
+    if missing:
+        raise DataError(f"task {task_name!r} (metric {task.metric!r}): scores lack {missing}; got keys {keys}")
+    score = sum(average[k] for k in needed) / len(needed)
+    return {"languages": {lang: dict(per_language[lang]) for lang in langs}, "average": average, "score": score}
+
+
+def _target_score(task_scores: Mapping[str, float | None], name: str) -> float | None:
+    value = task_scores.get(name)
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _check_names(task_scores: Mapping[str, float | None]) -> None:
+    targets = set(target_tasks())
+    for name in task_scores:
+        if name not in targets:
+            get_task(name)  # unknown name: UserError listing the known tasks
+            raise UserError(f"task {name!r} is not an XTREME target task; expected one of {sorted(targets)}")
+
+
+def xtreme_score(task_scores: Mapping[str, float | None]) -> float | None:
+    """Unweighted mean of the 9 target task scores; None unless all 9 are present (never a partial mean)."""
+    _check_names(task_scores)
+    values = [_target_score(task_scores, name) for name in target_tasks()]
+    if any(v is None for v in values):
+        return None
+    return sum(values) / len(values)
+
+
+def group_scores(task_scores: Mapping[str, float | None]) -> dict[str, float | None]:
+    """Mean task score per XTREME group (classification, tagging, qa, retrieval); None if any is missing."""
+    _check_names(task_scores)
+    out: dict[str, float | None] = {}
+    for group in XTREME_GROUPS:
+        values = [_target_score(task_scores, name) for name in target_tasks() if get_task(name).group == group]
+        out[group] = None if any(v is None for v in values) else sum(values) / len(values)
+    return out
