@@ -331,7 +331,7 @@ def run_evaluate(args) -> int:
 
 
 def embed(model, tok, texts: list[str], layer: int, hp: dict, device, meter=None) -> np.ndarray:
-    """Mean over non-pad tokens of hidden_states[layer] (index 0 = embeddings), L2-normalised later."""
+    """Mean over non-pad tokens of hidden_states[layer] (index 0 = embeddings); retrieval L2-normalises."""
     import torch
 
     from xstilts import features as F
@@ -383,8 +383,8 @@ def run_retrieve(args) -> int:
                 rows = _rows(args.data, "test", languages=[lang])
                 if not rows:
                     raise UserError(f"{args.data}: Tatoeba test has no rows for language {lang!r}")
-                src = retrieval.l2_normalize(embed(model, tok, [r["source"] for r in rows], layer, hp, device, meter))
-                eng = retrieval.l2_normalize(embed(model, tok, [r["target"] for r in rows], layer, hp, device, meter))
+                src = embed(model, tok, [r["source"] for r in rows], layer, hp, device, meter)
+                eng = embed(model, tok, [r["target"] for r in rows], layer, hp, device, meter)
                 pred = retrieval.tatoeba_predict(src, eng)
                 per_language[lang] = {"accuracy": retrieval.tatoeba_accuracy(pred, np.arange(len(rows)))}
                 write_text(tmp / "predictions" / task.name / f"test-{lang}.tsv", "".join(f"{int(p)}\n" for p in pred))
@@ -397,8 +397,8 @@ def run_retrieve(args) -> int:
                 en_rows = [r for r in pool if r["side"] == "en"]
                 if not src_rows or not en_rows:
                     raise UserError(f"{args.data}: BUCC {split} pool for {lang!r} is empty on one side")
-                src = retrieval.l2_normalize(embed(model, tok, [r["text"] for r in src_rows], layer, hp, device, meter))
-                eng = retrieval.l2_normalize(embed(model, tok, [r["text"] for r in en_rows], layer, hp, device, meter))
+                src = embed(model, tok, [r["text"] for r in src_rows], layer, hp, device, meter)
+                eng = embed(model, tok, [r["text"] for r in en_rows], layer, hp, device, meter)
                 mined[split] = retrieval.bucc_candidates(src, [r["sent_id"] for r in src_rows], eng,
                                                          [r["sent_id"] for r in en_rows], k=hp["bucc_k"])
             gold = {split: {(g["src_id"], g["en_id"]) for g in load_gold(args.data, split).to_pylist()
