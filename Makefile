@@ -16,7 +16,9 @@ env: $(BIN)/xstilts
 
 ## Set up and run the offline demo: synthetic mini-XTREME, tiny pretrained model, the whole grid.
 demo: env
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES)
+	export PATH="$(abspath $(BIN)):$$PATH"; \
+	snakemake --profile profiles/local --cores $(CORES) --keep-going; rc=$$?; \
+	snakemake summary --profile profiles/local --cores $(CORES) && exit $$rc
 
 ## Set up and run the test suite.
 test: env
