@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from xstilts import __version__
-from xstilts.io import atomic_path
+from xstilts.io import atomic_path, sha256_file, write_text
 
 IGNORE = -100
 
@@ -113,7 +113,13 @@ def encode_text(rows: list[dict], tok, max_length: int) -> dict[str, list]:
 def tokenizer_fingerprint(tok) -> str:
     """Hash of the tokenizer's full serialisation: any change in vocabulary or rules changes it."""
     backend = getattr(tok, "backend_tokenizer", None) or getattr(tok, "_tokenizer", None)
-    payload = backend.to_str() if backend is not None else json.dumps(tok.get_vocab(), sort_keys=True)
+    if backend is None:
+        payload = json.dumps(tok.get_vocab(), sort_keys=True)
+    else:  # truncation/padding are call-time settings the backend remembers: not part of the identity
+        state = json.loads(backend.to_str())
+        state.pop("truncation", None)
+        state.pop("padding", None)
+        payload = json.dumps(state, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -125,7 +131,8 @@ def cache_dir() -> Path | None:
 
 def cached_features(key: dict, build: Callable[[], dict[str, list]]) -> dict[str, list]:
     """Features for `key` (tokenizer fingerprint, data checksum, kind, max length, stride, ...) from the cache,
-    or built and stored. Stored as parquet (no pickle: a shared cache must not execute code on load)."""
+    or built and stored. Stored as parquet (no pickle: a shared cache must not execute code on load) beside
+    its sha256: parquet has no checksum of its own, so a flipped byte could otherwise be read as other data."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -133,16 +140,16 @@ def cached_features(key: dict, build: Callable[[], dict[str, list]]) -> dict[str
     if root is None:
         return build()
     digest = hashlib.sha256(json.dumps({**key, "xstilts": __version__}, sort_keys=True).encode()).hexdigest()[:24]
-    path = root / f"{digest}.parquet"
+    path, checksum = root / f"{digest}.parquet", root / f"{digest}.sha256"
     if path.exists():
-        try:
+        if checksum.exists() and checksum.read_text(encoding="utf-8") == sha256_file(path):
             return pq.read_table(path).to_pydict()
-        except Exception:  # a corrupt cache entry is rebuilt, never trusted
-            path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # corrupt or unverifiable: rebuilt, never trusted
     feats = build()
     root.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         pq.write_table(pa.table(feats), tmp)
+        write_text(checksum, sha256_file(tmp))  # before the data appears under its name
     return feats
 
 

@@ -1,0 +1,88 @@
+"""Tokenisation features: the cache key, dynamic padding, length grouping, QA windows, first-sub-word tags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xstilts import features as F
+from xstilts.evaluate import encode_rows
+from xstilts.models import load_tokenizer
+from xstilts.registry import get_task
+
+ROWS = [{"text_a": "alpha beta gamma", "text_b": "delta", "label": 1},
+        {"text_a": "mu", "text_b": "nu xi omega Anna Berlin 12", "label": 0}]
+HP = {"max_length": 32, "doc_stride": 8}
+
+
+def test_cached_features_are_reused_and_keyed_by_tokenizer_length_and_stride(tiny_model_dir, monkeypatch):
+    tok = load_tokenizer(tiny_model_dir)
+    task = get_task("mnli")
+    key = {"sha256": "abc", "limit": None, "languages": None}
+    first = encode_rows(task, ROWS, tok, HP, train=True, data_key=key)
+    calls = []
+    real = F.encode_classification
+    monkeypatch.setattr(F, "encode_classification", lambda *a: calls.append(a) or real(*a))
+    assert encode_rows(task, ROWS, tok, HP, train=True, data_key=key) == first
+    assert calls == []  # served from the cache
+    encode_rows(task, ROWS, tok, {**HP, "max_length": 16}, train=True, data_key=key)
+    encode_rows(task, ROWS, tok, {**HP, "doc_stride": 4}, train=True, data_key=key)
+    encode_rows(task, ROWS, tok, HP, train=True, data_key={**key, "sha256": "other"})
+    assert len(calls) == 3  # max length, stride and data checksum are all part of the key
+    assert F.tokenizer_fingerprint(tok) == F.tokenizer_fingerprint(load_tokenizer(tiny_model_dir))
+
+
+def test_corrupt_cache_entry_is_rebuilt_not_trusted(tiny_model_dir):
+    tok = load_tokenizer(tiny_model_dir)
+    key = {"sha256": "corrupt-test", "limit": None, "languages": None}
+    good = encode_rows(get_task("mnli"), ROWS, tok, HP, train=True, data_key=key)
+    for entry in F.cache_dir().glob("*.parquet"):
+        entry.write_bytes(b"not parquet")
+    assert encode_rows(get_task("mnli"), ROWS, tok, HP, train=True, data_key=key) == good
+
+
+def test_length_grouped_batches_cover_everything_once_and_are_deterministic():
+    lengths = np.random.default_rng(0).integers(5, 120, size=1000)
+    a = F.length_grouped_batches(lengths, 16, seed=3, epoch=1)
+    b = F.length_grouped_batches(lengths, 16, seed=3, epoch=1)
+    c = F.length_grouped_batches(lengths, 16, seed=3, epoch=2)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert sorted(np.concatenate(a).tolist()) == list(range(1000))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+    # grouping keeps padding low: padded tokens / useful tokens well under random batching's
+    waste = sum(len(x) * lengths[x].max() for x in a) / lengths.sum()
+    random_batches = np.array_split(np.random.default_rng(1).permutation(1000), len(a))
+    random_waste = sum(len(x) * lengths[x].max() for x in random_batches) / lengths.sum()
+    assert waste < 1.1 < random_waste
+
+
+def test_collate_pads_to_the_batch_longest_only(tiny_model_dir):
+    tok = load_tokenizer(tiny_model_dir)
+    feats = F.encode_classification(ROWS, tok, 64)
+    batch = F.collate(feats, [0, 1], tok.pad_token_id)
+    assert batch["input_ids"].shape[1] == max(len(x) for x in feats["input_ids"])
+    assert int(batch["attention_mask"].sum()) == sum(len(x) for x in feats["input_ids"])
+
+
+def test_tagging_labels_sit_on_first_subwords(tiny_model_dir):
+    tok = load_tokenizer(tiny_model_dir)
+    rows = [{"tokens": ["Berlinalphabeta", "12", "omega"], "tags": ["PROPN", "NUM", "NOUN"]}]
+    index = {"NOUN": 0, "NUM": 1, "PROPN": 2}
+    feats = F.encode_tagging(rows, tok, 32, index)
+    labels, firsts = feats["tags"][0], feats["word_first"][0]
+    assert [labels[j] for j in firsts] == [2, 1, 0]
+    assert sum(x != F.IGNORE for x in labels) == 3  # every other sub-word is ignored by the loss
+
+
+@pytest.mark.parametrize("max_length", [32, 48])
+def test_qa_windows_locate_the_answer_span(tiny_model_dir, max_length):
+    tok = load_tokenizer(tiny_model_dir)
+    context = " ".join(["alpha beta gamma delta"] * 12) + " Berlin omega"
+    rows = [{"question": "where is it", "context": context, "answer_texts": ["Berlin"],
+             "answer_starts": [context.index("Berlin")]}]
+    feats = F.encode_qa(rows, tok, max_length, 16, train=True)
+    assert len(feats["input_ids"]) > 1  # several windows over the long context
+    hits = [(s, e, o) for s, e, o in zip(feats["start"], feats["end"], feats["offsets"]) if s > 0]
+    assert hits
+    for s, e, offsets in hits:
+        assert context[offsets[s][0]:offsets[e][1]].strip() == "Berlin"
