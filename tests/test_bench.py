@@ -1,0 +1,78 @@
+"""`xstilts bench --size smoke`: every key of the contract with sane values. No speed assertions (the
+numbers depend on the machine and its load); correctness checks (same predictions, same mined pairs) hold."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from xstilts import bench
+from xstilts.cli import main
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    return bench.run("smoke")
+
+
+def _positive(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 and np.isfinite(x)
+
+
+def test_smoke_run_reports_every_key_with_sane_values(smoke):
+    tps = smoke["train_tokens_per_s"]
+    assert set(tps) == {"xstilts", "pad128_baseline", "raw_step_limit"}
+    assert all(_positive(v) for v in tps.values())
+    for key in ("train_speedup_vs_pad128", "train_fraction_of_limit", "eval_speedup_sorted"):
+        assert _positive(smoke[key]), key
+    # the ratios are the ratios of the reported medians
+    assert smoke["train_speedup_vs_pad128"] == pytest.approx(tps["xstilts"] / tps["pad128_baseline"], rel=1e-2)
+    assert smoke["train_fraction_of_limit"] == pytest.approx(tps["xstilts"] / tps["raw_step_limit"], rel=1e-2)
+    assert smoke["eval"]["same_predictions"] is True and smoke["eval"]["mismatches"] == 0
+
+    bucc = smoke["bucc_mining"]
+    assert bucc["n"] == bench.SIZES["smoke"]["bucc"]["n"] and bucc["dim"] >= 768
+    assert all(_positive(bucc[k]) for k in ("faiss_s", "bruteforce_s", "speedup", "peak_rss_mb"))
+    assert bucc["same_pairs"] is True
+    # planted pairs are easy: mining finds all of them and nothing else
+    assert bucc["same_pairs_check"]["f1"] == pytest.approx(100.0)
+    assert bucc["same_pairs_check"]["mined_pairs"] == bucc["same_pairs_check"]["n"] // 10
+
+    assert smoke["dag"]["jobs"] > 100 and _positive(smoke["dag"]["dry_run_s"])
+    m = smoke["machine"]
+    assert m["cpu_count"] >= 1 and m["torch"] and m["device_kind"] == "cpu"
+    assert smoke["length_distribution"]["max"] == bench.PAD_TO
+
+
+def test_dynamic_padding_executes_fewer_tokens_than_pad128(smoke):
+    setup = smoke["train_setup"]
+    assert setup["pad128_padding_efficiency"] < setup["xstilts_padding_efficiency"] <= 1.0
+
+
+def test_lengths_follow_the_stated_distribution():
+    lengths = bench.sample_lengths(20_000, np.random.default_rng(0))
+    spec = bench.LENGTHS
+    assert lengths.min() >= spec["min"] and lengths.max() == spec["max"]
+    assert abs(np.median(lengths) - spec["median"]) <= 1
+    assert 0.001 < np.mean(lengths == spec["max"]) < 0.02  # a long tail, capped
+
+
+def test_planted_pools_hold_the_gold_pairs():
+    src, en, gold = bench.planted_pools(500, 64, seed=0)
+    assert len(gold) == 50 and len({s for s, _ in gold}) == 50
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+    assert min(cos(src[s], en[e]) for s, e in gold) > 0.7
+
+
+def test_unknown_size_is_a_user_error():
+    with pytest.raises(bench.UserError, match="bench size 'huge'"):
+        bench.run("huge")
+
+
+def test_cli_prints_one_json_object(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "run", lambda size: {"size": size, "dag": {"jobs": 1}})
+    assert main(["bench", "--json", "--size", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and json.loads(out) == {"size": "smoke", "dag": {"jobs": 1}}
