@@ -175,7 +175,9 @@ def test_languages_intersect_each_target_and_retrieval_drops_english():
 def test_hparams_merge_default_then_name():
     cfg = grid.load_config(CONFIGS["config"], SCHEMA)
     hp = grid.hparams(cfg, "finetune", "squad_v1")
-    assert hp["max_length"] == 128 and hp["epochs"] == 1
+    # the task's own key wins, the rest comes from `default`
+    assert hp["max_length"] == cfg["hparams"]["finetune"]["squad_v1"]["max_length"] == 128
+    assert hp["epochs"] == cfg["hparams"]["finetune"]["default"]["epochs"]
     assert grid.hparams(cfg, "finetune", "pawsx")["max_length"] == 64
 
 

@@ -11,6 +11,8 @@ import time
 
 import torch
 
+from xstilts.provenance import provenance
+
 
 def device_info(device: torch.device) -> dict:
     if device.type == "cuda":
@@ -114,5 +116,5 @@ class CostMeter:
             "n_params_non_embedding": self.params["non_embedding"], "trainable_params": self.params["trainable"],
             "total_params": self.params["total"], "peak_memory_bytes": int(peak), "peak_memory_kind": peak_kind,
             "energy_j": self.energy.joules(), "examples": self.examples, "steps": self.steps,
-            "torch": torch.__version__, **extra,
+            "provenance": provenance(), **extra,
         }

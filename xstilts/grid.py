@@ -34,6 +34,7 @@ DEFAULT_RESOURCES = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0, "ret
 RAW_ROOT = "resources/data/raw"
 SYNTH_DIR = f"{RAW_ROOT}/synth"
 PREPARED_ROOT = "resources/data/prepared"
+FEATURE_CACHE = "resources/cache/features"
 MODELS_ROOT = "resources/models"
 LOGS_ROOT = "resources/logs"  # logs and benchmarks of the data and model jobs (shared by experiments)
 # A row's directory under results/<experiment>/ (also the rules' wildcard pattern).

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from xstilts.errors import UserError
+from xstilts.errors import DataError, UserError
 from xstilts.io import atomic_path, write_json
 
 # LoRA target modules per architecture (peft's names for the attention and feed-forward projections).
@@ -266,6 +266,7 @@ def save_model_dir(model: TaskModel, tokenizer, out: str | Path) -> None:
 
 def load_model_dir(model_dir: str | Path) -> TaskModel:
     """A fine-tuned model directory back into a TaskModel (weights from safetensors only)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     model_dir = Path(model_dir)
@@ -274,7 +275,13 @@ def load_model_dir(model_dir: str | Path) -> TaskModel:
         raise UserError(f"{model_dir}: no heads.json; not a fine-tuned model directory")
     specs = json.loads(specs_file.read_text())
     model = build_task_model(model_dir, specs)
-    model.heads.load_state_dict(load_file(model_dir / "heads.safetensors"))
+    heads = model_dir / "heads.safetensors"
+    try:
+        state = load_file(heads)
+    except (OSError, SafetensorError) as e:  # safetensors' own message does not name the file
+        raise DataError(f"unreadable ({e}); the fine-tuned model is incomplete or corrupt, rerun the job that "
+                        "wrote it", file=str(heads)) from None
+    model.heads.load_state_dict(state)
     return model
 
 

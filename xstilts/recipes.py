@@ -73,6 +73,9 @@ def resolve(phase: str, overrides: dict | None = None, task: str | None = None) 
     for key in ("batch_size", "grad_accum", "max_length", "eval_every", "save_every", "eval_batch_size"):
         if key in hp and (not isinstance(hp[key], int) or hp[key] <= 0):
             raise UserError(f"hyperparameter {key!r} must be a positive integer, got {hp[key]!r}")
+    for key in ("lr", "sampling_temperature"):
+        if key in hp and not (isinstance(hp[key], (int, float)) and hp[key] > 0):
+            raise UserError(f"hyperparameter {key!r} must be a positive number, got {hp[key]!r}")
     if "task_sampling" in hp and hp["task_sampling"] not in ("proportional", "temperature"):
         raise UserError(f"hyperparameter 'task_sampling' must be 'proportional' or 'temperature', "
                         f"got {hp['task_sampling']!r}")

@@ -9,7 +9,6 @@ same job (same `job_key`) continues from it; on CPU the result equals an uninter
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import signal
@@ -24,9 +23,10 @@ import torch.nn.functional as nnf
 from xstilts import features as F
 from xstilts.errors import Diverged, Preempted
 from xstilts.evaluate import autocast
-from xstilts.io import atomic_path, write_json
+from xstilts.io import atomic_path, read_json, sha256_file, write_json
 
 PREEMPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+CKPT_FILES = ("model.safetensors", "optim.pt")  # checksummed in progress.json, verified on resume
 
 
 @dataclass
@@ -205,19 +205,41 @@ class Trainer:
                        tmp / "optim.pt")
             write_json(tmp / "progress.json", {
                 "job_key": self.job_key, "step": self.step, "cursors": self.cursors,
+                "sha256": {name: sha256_file(tmp / name) for name in CKPT_FILES},
                 "best_score": self.best_score, "best_step": self.best_step,
                 "evals_without_gain": self.evals_without_gain, "history": self.history,
                 "stopped_early": self.stopped_early, "meter": self.meter.state()})
 
+    def _unusable_state(self, progress: dict) -> str | None:
+        """Why the saved state cannot be resumed (None if it can): a checkpoint file whose sha256 differs from
+        the one recorded when it was saved (truncated, bit-flipped, missing), or an unreadable best checkpoint."""
+        from safetensors import safe_open
+
+        for name in CKPT_FILES:
+            path = self._ckpt / name
+            if not path.exists() or sha256_file(path) != progress.get("sha256", {}).get(name):
+                return f"{path} is missing or its sha256 differs from the one saved with it"
+        if progress["best_score"] is not None:
+            with safe_open(self.state_dir / "best.safetensors", "pt"):  # validates header and length
+                pass
+        return None
+
     def try_resume(self) -> bool:
+        from safetensors import SafetensorError
         from safetensors.torch import load_model
 
         progress_file = self._ckpt / "progress.json"
         if not progress_file.exists():
             return False
-        progress = json.loads(progress_file.read_text())
-        if progress.get("job_key") != self.job_key:
-            self.log(f"{self.label}: state in {self._ckpt} belongs to another job configuration; starting fresh")
+        try:
+            progress = read_json(progress_file)
+            problem = ("it belongs to another job configuration" if progress.get("job_key") != self.job_key
+                       else self._unusable_state(progress))
+        except (OSError, ValueError, KeyError, SafetensorError) as e:
+            problem = f"it is unreadable ({type(e).__name__}: {e})"
+        if problem:
+            # Never resume from state that is not exactly what was saved; a fresh start costs only time.
+            self.log(f"{self.label}: state in {self.state_dir} not used, {problem}; starting fresh")
             shutil.rmtree(self.state_dir, ignore_errors=True)
             return False
         load_model(self.model, str(self._ckpt / "model.safetensors"), device=str(self.device))

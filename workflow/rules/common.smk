@@ -15,6 +15,10 @@ try:
 except UserError as e:
     raise WorkflowError(f"invalid config: {e}") from None
 
+# Tokenised features are shared by every job that reads the same data with the same tokenizer, max length
+# and stride (xstilts.features.cached_features); jobs inherit this from Snakemake's environment.
+os.environ.setdefault("XSTILTS_CACHE_DIR", os.path.abspath(grid.FEATURE_CACHE))
+
 RESULTS = grid.results_dir(config)
 ROW = grid.ROW_PATTERN
 LOGS = grid.LOGS_ROOT
