@@ -3,22 +3,27 @@
 Any test module can use it: `from tests.cluster.harness import run_snakemake_on_slurm, slurm_cluster`
 (importing the fixture makes it available there). Every run is wrapped in `timeout -s KILL`, because a
 Snakemake that lost track of its Slurm jobs polls forever and ignores SIGTERM: a hang becomes a failure.
+`copy_workflow` gives a test its own copy of the real pipeline, and `start_snakemake` runs it with any
+profile (profiles/local for a reference run to compare the cluster's results with).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SLURM_SH = REPO / "tests" / "cluster" / "slurm.sh"
 PROFILE = REPO / "profiles" / "slurm-test"
+LOCAL_PROFILE = REPO / "profiles" / "local"
 BIN = Path(sys.executable).parent
 SNAKEMAKE = BIN / "snakemake"
 # Exit status of `timeout -s KILL` when it had to kill.
@@ -46,22 +51,42 @@ def slurm_cluster():
 
 
 def _env() -> dict[str, str]:
-    """The Slurm jobs inherit this environment (`sbatch --export=ALL`): put this venv first on PATH."""
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    """The Slurm jobs inherit this environment (`sbatch --export=ALL`): put this venv first on PATH.
+
+    Without the test session's shared feature cache (XSTILTS_CACHE_DIR), so that two runs compared with
+    each other compute everything themselves."""
+    env = {k: v for k, v in os.environ.items() if k != "XSTILTS_CACHE_DIR"}
+    return {**env, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def start_snakemake_on_slurm(workdir: Path, args: list[str], timeout: int) -> subprocess.Popen:
-    """Starts `snakemake --profile profiles/slurm-test ARGS` in WORKDIR, killed after TIMEOUT seconds.
+def copy_workflow(workdir: Path, config: dict, configfile: str = "test.yaml") -> Path:
+    """A private copy of the pipeline (Snakefile, workflow/, config/, profiles/) in WORKDIR, with CONFIG
+    written to WORKDIR/CONFIGFILE: its results/ and resources/ never touch the repository's."""
+    workdir.mkdir(parents=True)
+    shutil.copy2(REPO / "Snakefile", workdir)
+    for folder in ("workflow", "config", "profiles"):
+        shutil.copytree(REPO / folder, workdir / folder)
+    (workdir / configfile).write_text(yaml.safe_dump(config), encoding="utf-8")
+    return workdir
+
+
+def start_snakemake(workdir: Path, args: list[str], timeout: int, profile: Path) -> subprocess.Popen:
+    """Starts `snakemake --profile PROFILE ARGS` in WORKDIR, killed after TIMEOUT seconds.
 
     Output (stdout and stderr) goes to WORKDIR/snakemake.out; `finish` collects it. The run gets its own
     process group, so `kill` can end it when a test fails half-way.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    cmd = ["timeout", "-s", "KILL", str(timeout), str(SNAKEMAKE), "--profile", str(PROFILE),
+    cmd = ["timeout", "-s", "KILL", str(timeout), str(SNAKEMAKE), "--profile", str(profile),
            "--directory", str(workdir), *args]
     with open(workdir / "snakemake.out", "w", encoding="utf-8") as out:
         return subprocess.Popen(cmd, cwd=workdir, env=_env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+
+
+def start_snakemake_on_slurm(workdir: Path, args: list[str], timeout: int) -> subprocess.Popen:
+    """`start_snakemake` with profiles/slurm-test: every non-local job is an `sbatch` job."""
+    return start_snakemake(workdir, args, timeout, PROFILE)
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -91,6 +116,13 @@ def submitted_jobs(output: str) -> dict[str, list[str]]:
     for jobid, rule in re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_([^/]+)/", output):
         jobs.setdefault(rule, []).append(jobid)
     return jobs
+
+
+def slurm_logs(output: str) -> dict[str, Path]:
+    """Each submitted job's Slurm log (its stdout+stderr) by job id, read from Snakemake's log. The path is
+    `.../slurm_logs/rule_<rule>/<wildcard values joined by _>/<jobid>.log`."""
+    return {jobid: Path(log) for jobid, log in re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)\.",
+                                                           output)}
 
 
 def slurm_job(jobid: str) -> dict[str, str]:
