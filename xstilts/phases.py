@@ -26,6 +26,7 @@ def _quiet_transformers() -> None:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    logging.disable_progress_bar()  # "Loading weights" bars would clutter every job log and error message
 
 
 def _log(msg: str) -> None:
