@@ -76,3 +76,22 @@ def test_cli_prints_one_json_object(monkeypatch, capsys):
     assert main(["bench", "--json", "--size", "smoke"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and json.loads(out) == {"size": "smoke", "dag": {"jobs": 1}}
+
+
+def test_large_model_section_runs_full_and_lora(smoke):
+    """The GPU comparison's code path at toy size on CPU: both modes measured, LoRA trains fewer parameters,
+    no MFU without a known bf16 peak (never invented)."""
+    large = smoke["large_model"]
+    assert large["device_kind"] == "cpu" and large["peak_bf16_tflops"] is None
+    for mode in ("full", "lora"):
+        assert _positive(large[mode]["useful_tokens_per_s"]) and _positive(large[mode]["peak_memory_gib"])
+        assert large[mode]["mfu"] is None
+    assert large["lora"]["trainable_params"] < large["full"]["trainable_params"]
+    assert large["lora"]["total_params"] >= large["full"]["total_params"]
+    assert large["full"]["flops_convention"] == "6N" and large["lora"]["flops_convention"] != "6N"
+
+
+def test_peak_table_has_no_entry_for_cpu():
+    import torch
+
+    assert bench.peak_bf16_flops(torch.device("cpu")) is None

@@ -6,7 +6,8 @@ Every comparison runs on the same model, data and machine, and reports the media
   batches pre-built as tensors (the ceiling), all in USEFUL (non-pad) tokens per second;
 - inference: `evaluate.run_head` (length-sorted, dynamically padded) vs unsorted pad-to-128, same predictions;
 - BUCC mining: faiss vs the numpy brute-force backend of `xstilts.retrieval` on planted parallel pairs;
-- the workflow: job count and time of `snakemake -n --configfile config/xtreme.yaml`.
+- the workflow: job count and time of `snakemake -n --configfile config/xtreme.yaml`;
+- on a GPU: the XLM-R Large architecture in bf16, full fine-tuning and LoRA (tokens/s, MFU, peak memory).
 Sequence lengths follow a log-normal shaped like MNLI premise+hypothesis lengths (`LENGTHS`); token ids are
 random, which does not change the cost of a dense model. See docs/benchmarks.md for results and method.
 """
@@ -38,6 +39,12 @@ LENGTHS = {"distribution": "lognormal", "median": 38, "sigma": 0.5, "min": 8, "m
 PAD_TO = 128  # the reference recipe's max_length: every example padded to it
 HEAD = "xnli"
 N_LABELS = 3
+XLMR_LARGE = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
+              "vocab_size": 250_002}
+# Dense (no sparsity) bf16 tensor-core peak in TFLOP/s from the vendors' datasheets, for MFU; the first name
+# contained in torch's device name wins, so the PCIe parts come before their SXM namesakes.
+BF16_PEAK_TFLOPS = (("H100 PCIe", 756.0), ("H200", 989.4), ("H100", 989.4), ("A100", 312.0), ("L40S", 362.1),
+                    ("L4", 121.0), ("A10", 125.0))
 
 SIZES: dict[str, dict] = {
     "smoke": {
@@ -46,6 +53,10 @@ SIZES: dict[str, dict] = {
         "eval_examples": 96, "eval_batch_size": 32, "repeats": 2, "eval_repeats": 2,
         "bucc": {"n": 1000, "dim": 768, "sample": 256, "check_n": 1000, "k": 4, "repeats": 2},
         "dag_repeats": 1,
+        # exercises the large-model code path on any device, at a toy size
+        "large": {"arch": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                           "intermediate_size": 64, "vocab_size": 1000},
+                  "batch_size": 4, "examples": 32, "warmup_steps": 1, "steps": 2, "require_cuda": False},
     },
     "full": {
         # A small XLM-R-architecture encoder: big enough that matmuls dominate the step on 2 CPU cores.
@@ -53,8 +64,11 @@ SIZES: dict[str, dict] = {
         # The XNLI recipe's micro-batch 4 x accumulation 8 (xtreme.md section 1).
         "vocab_size": 8000, "batch_size": 4, "grad_accum": 8, "steps": 1, "train_examples": 4096,
         "eval_examples": 512, "eval_batch_size": 32, "repeats": 7, "eval_repeats": 3,
-        "bucc": {"n": 100_000, "dim": 768, "sample": 1024, "check_n": 10_000, "k": 4, "repeats": 3},
+        "bucc": {"n": 100_000, "dim": 768, "sample": 4096, "check_n": 10_000, "k": 4, "repeats": 3},
         "dag_repeats": 3,
+        # XLM-R Large's architecture (random init from its config; no weights needed), bf16, GPU only
+        "large": {"arch": XLMR_LARGE, "batch_size": 32, "examples": 4096, "warmup_steps": 5, "steps": 30,
+                  "require_cuda": True},
     },
 }
 
@@ -194,6 +208,76 @@ def bench_train(model, tok, cfg: dict, repeats: int, workdir: Path) -> dict:
     }
 
 
+# ------------------------------------------------------------------------------------------------ large model
+def peak_bf16_flops(device: torch.device) -> float | None:
+    """The device's dense bf16 peak in FLOP/s, or None (CPU, or a GPU missing from `BF16_PEAK_TFLOPS`)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((tflops * 1e12 for key, tflops in BF16_PEAK_TFLOPS if key in name), None)
+
+
+def bench_large(cfg: dict, tok, workdir: Path, device: torch.device) -> dict:
+    """Training throughput of a big architecture (XLM-R Large at full size) through the real `Trainer`, bf16
+    autocast on CUDA: useful tokens/s, model FLOPs utilisation (useful FLOPs/s over the device's bf16 peak, by
+    the cost records' convention) and peak memory, for full fine-tuning and for LoRA."""
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from xstilts import recipes
+    from xstilts.accounting import CostMeter, device_info
+    from xstilts.models import TaskModel, apply_lora, count_parameters, make_head
+    from xstilts.train import Stream, Trainer
+
+    arch, bs = cfg["arch"], cfg["batch_size"]
+    feats = synthetic_pairs(cfg["examples"], tok, np.random.default_rng(6))
+    stream = Stream("mnli", HEAD, "classification", feats, bs)
+    peak = peak_bf16_flops(device)
+    out: dict = {"architecture": "xlm-roberta", **arch, **device_info(device), "micro_batch": bs,
+                 "timed_steps": cfg["steps"], "peak_bf16_tflops": peak and peak / 1e12}
+    for mode in ("full", "lora"):
+        torch.manual_seed(0)
+        config = XLMRobertaConfig(**arch, max_position_embeddings=514, type_vocab_size=1,
+                                  pad_token_id=tok.pad_token_id)
+        spec = {HEAD: {"kind": "classification", "n_labels": N_LABELS}}
+        model = TaskModel(XLMRobertaModel(config, add_pooling_layer=False),
+                          {HEAD: make_head("classification", arch["hidden_size"], N_LABELS)}, spec).to(device)
+        hp_overrides = {"batch_size": bs, "grad_accum": 1, "save_every": 10**9, "bf16": "auto"}
+        hp = recipes.resolve("finetune", hp_overrides, task="mnli")
+        if mode == "lora":
+            apply_lora(model, hp["lora_r"], hp["lora_alpha"], hp["lora_dropout"])
+        params = count_parameters(model)
+        meter = CostMeter("finetune", device, params, training=True)  # its one-off FLOP count lands in warmup
+
+        def fit(name: str, steps: int) -> None:
+            hp_steps = recipes.resolve("finetune", {**hp_overrides, "max_steps": steps}, task="mnli")
+            Trainer(model, tok, [stream], hp_steps, 0, workdir / f"large-{mode}-{name}", meter, "bench",
+                    label="bench", log=lambda m: None).fit()
+
+        fit("warmup", cfg["warmup_steps"])
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        before, start = meter.useful_tokens, time.perf_counter()
+        fit("timed", cfg["steps"])
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        tok_s = (meter.useful_tokens - before) / (time.perf_counter() - start)
+        record = meter.record()
+        out[mode] = {
+            "useful_tokens_per_s": round(tok_s, 1), "flops_per_token": meter.flops_per_token,
+            "flops_convention": meter.convention,
+            "mfu": round(tok_s * meter.flops_per_token / peak, 4) if peak else None,
+            "peak_memory_gib": round(record["peak_memory_bytes"] / 2**30, 2),
+            "peak_memory_kind": record["peak_memory_kind"],
+            "trainable_params": params["trainable"], "total_params": params["total"],
+        }
+        log(f"large {mode}: {out[mode]}")
+        del model, meter
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ inference
 @torch.no_grad()
 def _pad128_logits(model, feats: dict[str, list], batch_size: int, pad_id: int) -> torch.Tensor:
@@ -307,9 +391,9 @@ def bench_bucc(cfg: dict) -> dict:
     med = {b: _median(v) for b, v in times.items()}
     embeddings_mb = 4 * n * dim * 4 / 2**20  # two pools + their normalised copies
     faiss_index_mb = n * dim * 4 / 2**20  # IndexFlatIP stores its own copy of the base
-    chunk_mb = DEFAULT_CHUNK_SIZE * n * 12 / 2**20  # float32 similarities + int64 argpartition per chunk
+    chunk_mb = DEFAULT_CHUNK_SIZE["numpy"] * n * 12 / 2**20  # numpy: float32 similarities + int64 argpartition
     return {
-        "n": n, "dim": dim, "k": k, "gold_pairs": n // 10, "chunk_size": DEFAULT_CHUNK_SIZE,
+        "n": n, "dim": dim, "k": k, "gold_pairs": n // 10, "chunk_size": DEFAULT_CHUNK_SIZE,  # per backend
         "faiss_s": round(med["faiss"], 2), "bruteforce_s": round(med["numpy"], 2),
         "speedup": round(med["numpy"] / med["faiss"], 3),
         "timing": f"both directions, {len(rows)} queries each against the full other pool, scaled to {n}",
@@ -377,6 +461,13 @@ def run(size: str) -> dict:
         log(f"model {result['model']}")
         result.update(bench_train(model, tok, cfg, cfg["repeats"], Path(tmp)))
         result.update(bench_eval(model, tok, cfg, cfg["eval_repeats"]))
+        large = cfg["large"]
+        if torch.cuda.is_available():
+            result["large_model"] = bench_large(large, tok, Path(tmp), torch.device("cuda"))
+        elif large["require_cuda"]:
+            result["large_model"] = {"skipped": "no CUDA device: the XLM-R Large bf16 comparison runs on a GPU"}
+        else:
+            result["large_model"] = bench_large(large, tok, Path(tmp), torch.device("cpu"))
     result["bucc_mining"] = bench_bucc(cfg["bucc"])
     result["dag"] = bench_dag(cfg["dag_repeats"])
     result["total_s"] = round(time.perf_counter() - started, 1)

@@ -2,9 +2,11 @@
 
 The engine embeds sentences (mean over non-pad tokens of one hidden layer) and hands float32 matrices
 here. Search is exact: faiss `IndexFlatIP` (on every GPU when faiss sees one), or a numpy brute-force
-baseline that returns the same neighbours. Queries go in chunks, so the extra memory of a search is
-O(chunk_size * n_base) floats (numpy: the similarity block plus its int64 argpartition, 12 bytes per
-entry; faiss blocks its own search further) on top of the two embedding matrices.
+baseline that returns the same neighbours. Queries go in chunks, so the extra memory of a search stays
+bounded on top of the two embedding matrices: numpy holds a chunk_size x n_base similarity block plus its
+int64 argpartition (12 bytes per entry), hence small chunks; faiss blocks each call internally (4,096
+queries x 1,024 base rows), so it takes large chunks, which keep its BLAS calls big (docs/benchmarks.md:
+256-query chunks made faiss 2.7x slower than 4,096-query ones).
 
 BUCC follows the LASER / XTREME `mine_bitext` protocol: ratio margin over k nearest neighbours in both
 directions, retrieval "max", then an F1-maximising threshold chosen on the dev gold and applied unchanged
@@ -21,7 +23,8 @@ from xstilts.errors import DataError, UserError
 from xstilts.metrics import accuracy
 
 Backend = Literal["faiss", "numpy"]
-DEFAULT_CHUNK_SIZE = 256
+# Queries per search call, per backend (see the module docstring for why they differ).
+DEFAULT_CHUNK_SIZE: dict[str, int] = {"faiss": 4096, "numpy": 256}
 # One mined candidate: (margin score, source sentence id, English sentence id).
 Candidate = tuple[float, Hashable, Hashable]
 
@@ -69,7 +72,7 @@ def _numpy_topk(queries: np.ndarray, base: np.ndarray, k: int) -> tuple[np.ndarr
 
 
 def knn(queries, base, k: int, backend: Backend = "faiss",
-        chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours of each query in `base` by inner product.
 
     Returns (scores, indices), both (n_queries, k), best first: float32 inner products and int64 rows
@@ -80,15 +83,16 @@ def knn(queries, base, k: int, backend: Backend = "faiss",
         raise DataError(f"queries have dimension {q.shape[1]} but base has {b.shape[1]}; expected equal")
     if not 1 <= k <= b.shape[0]:
         raise UserError(f"k = {k} neighbours requested from a base of {b.shape[0]} vectors; expected 1..{b.shape[0]}")
+    if backend not in DEFAULT_CHUNK_SIZE:
+        raise UserError(f"retrieval backend {backend!r}; expected 'faiss' or 'numpy'")
+    chunk_size = DEFAULT_CHUNK_SIZE[backend] if chunk_size is None else chunk_size
     if chunk_size < 1:
         raise UserError(f"chunk_size = {chunk_size}; expected a positive number of queries per chunk")
     if backend == "faiss":
         index = _faiss_index(b)
         search = lambda chunk: index.search(chunk, k)  # noqa: E731
-    elif backend == "numpy":
-        search = lambda chunk: _numpy_topk(chunk, b, k)  # noqa: E731
     else:
-        raise UserError(f"retrieval backend {backend!r}; expected 'faiss' or 'numpy'")
+        search = lambda chunk: _numpy_topk(chunk, b, k)  # noqa: E731
     scores = np.empty((q.shape[0], k), dtype=np.float32)
     indices = np.empty((q.shape[0], k), dtype=np.int64)
     for start in range(0, q.shape[0], chunk_size):
@@ -99,7 +103,7 @@ def knn(queries, base, k: int, backend: Backend = "faiss",
 
 # ------------------------------------------------------------------------------------------------ Tatoeba
 def tatoeba_predict(src_emb, en_emb, backend: Backend = "faiss",
-                    chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
+                    chunk_size: int | None = None) -> np.ndarray:
     """Index of the English sentence nearest (cosine) to each source sentence."""
     src, en = l2_normalize(src_emb, "source embeddings"), l2_normalize(en_emb, "English embeddings")
     return knn(src, en, 1, backend=backend, chunk_size=chunk_size)[1][:, 0]
@@ -123,7 +127,7 @@ def _check_ids(ids: Sequence[Hashable], n: int, name: str) -> list:
 
 
 def bucc_candidates(src_emb, src_ids: Sequence[Hashable], en_emb, en_ids: Sequence[Hashable], k: int = 4,
-                    backend: Backend = "faiss", chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Candidate]:
+                    backend: Backend = "faiss", chunk_size: int | None = None) -> list[Candidate]:
     """Mine candidate pairs with the ratio margin and retrieval "max"; best score first.
 
     margin(x, y) = cos(x, y) / ((mean cos of x's k NN in en + mean cos of y's k NN in src) / 2), k capped
