@@ -22,4 +22,4 @@ demo: env
 
 ## Set up and run the test suite.
 test: env
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -rsx

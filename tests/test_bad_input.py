@@ -147,9 +147,8 @@ def workspace(tmp_path, tiny_model_dir):
     from xstilts.data.prepare import main as prepare_main
     from xstilts.models import build_task_model, load_tokenizer, save_model_dir
 
-    from transformers.utils import logging
+    import xstilts.phases  # noqa: F401  as in a job: importing the verbs turns transformers' progress bars off
 
-    logging.disable_progress_bar()  # as in a job: xstilts.phases turns them off before transformers loads
     ws = tmp_path / "ws"
     for task, langs in (("mnli", []), ("tatoeba", ["--languages", "de"])):
         args = cli.build_parser().parse_args(["prepare", "--task", task, "--source", "local", "--local-dir",
@@ -160,7 +159,6 @@ def workspace(tmp_path, tiny_model_dir):
     save_model_dir(build_task_model(tiny_model_dir, {"nli": spec}), load_tokenizer(tiny_model_dir), ws / "ft")
     shutil.copytree(tiny_model_dir, ws / "encoder")
     yield ws
-    logging.enable_progress_bar()
 
 
 def run_cli(ws: Path, capsys, *argv: str) -> str:

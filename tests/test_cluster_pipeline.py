@@ -178,10 +178,6 @@ def test_grid_runs_as_slurm_jobs_and_scores_equal_a_local_run(runs):
 def test_signalled_training_job_saves_state_is_resubmitted_and_resumes_to_the_same_result(runs):
     signalled = runs.signalled
     assert signalled, "no fine-tuning job was caught running with saved state:\n" + runs.output[-4000:]
-    if "preempted:" not in signalled.log and "resumed from step" not in signalled.log:
-        # scancel raced the end of training on a loaded machine: the job finished before the signal landed
-        pytest.skip(f"USR1 reached Slurm job {signalled.jobid} after its training had finished; "
-                    "preemption was not exercised in this run")
     # The signalled Slurm job failed; Snakemake resubmitted the job as a new Slurm job with the
     # attempt-scaled memory (2 x 2000 MB). A restart inside the first allocation would show as one job.
     submitted = [jobid for jobid, log in slurm_logs(runs.output).items()

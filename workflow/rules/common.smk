@@ -3,6 +3,7 @@ what they read is made in `xstilts.grid`; this file only adapts it to Snakemake'
 
 import os
 import shlex
+import signal
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -18,6 +19,13 @@ except UserError as e:
 # Tokenised features are shared by every job that reads the same data with the same tokenizer, max length
 # and stride (xstilts.features.cached_features); jobs inherit this from Snakemake's environment.
 os.environ.setdefault("XSTILTS_CACHE_DIR", os.path.abspath(grid.FEATURE_CACHE))
+
+# Inside a cluster job (`--mode remote`, e.g. the Snakemake that Slurm runs under srun): Slurm's
+# `--signal=USR1@180` reaches every process of the job step. The training process saves its state and
+# exits 75; this Snakemake must outlive it to report that exit (USR1's default action would kill it first,
+# and the step's end would then kill the training process mid-save).
+if workflow.remote_exec:
+    signal.signal(signal.SIGUSR1, lambda signum, frame: None)
 
 RESULTS = grid.results_dir(config)
 ROW = grid.ROW_PATTERN
@@ -61,7 +69,10 @@ def rule_threads(rule):
 
 
 def rule_retries(rule):
-    return grid.rule_resources(config, rule)["retries"]
+    """Retries are the submitting Snakemake's business: it resubmits a failed (e.g. preempted) job as a new
+    cluster job with attempt-scaled resources. Inside that job, a retry would restart in the same allocation,
+    minutes before the time limit that made the job stop."""
+    return 0 if workflow.remote_exec else grid.rule_resources(config, rule)["retries"]
 
 
 def languages_args(target):
