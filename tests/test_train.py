@@ -11,7 +11,7 @@ import torch
 from tests.conftest import random_texts
 from xstilts import recipes
 from xstilts.accounting import CostMeter
-from xstilts.errors import Diverged, Preempted
+from xstilts.errors import Diverged, Preempted, UserError
 from xstilts.features import encode_classification
 from xstilts.models import apply_lora, build_task_model, count_parameters, load_tokenizer, merge_lora, save_encoder
 from xstilts.train import Stream, Trainer
@@ -166,10 +166,22 @@ def test_other_backbones_build_train_and_take_lora(arch, tiny_model_dir, tmp_pat
     tok.save_pretrained(out)
     torch.manual_seed(0)
     tm = build_task_model(out, SPEC)
-    assert tm.pool_first == (arch == "bert")
+    assert tm.default_pooling == ("first" if arch == "bert" else "mean")
     apply_lora(tm, 4, 8, 0.0)
     hp = recipes.resolve("finetune", {"epochs": 1, "grad_accum": 1, "lr": 1e-3})
     meter = CostMeter("finetune", torch.device("cpu"), count_parameters(tm), training=True)
     log = Trainer(tm, tok, [_stream(tok, 32)], hp, 0, tmp_path / f"{arch}-state", meter, "k",
                   log=lambda m: None).fit()
     assert log["steps"] == 4
+
+
+def test_pooling_choice_changes_the_sequence_vector_and_is_validated(tiny_model_dir):
+    """`pooling` picks the first token's state or the mean over non-pad tokens (pad positions ignored)."""
+    model = build_task_model(tiny_model_dir, SPEC)
+    states = torch.arange(24, dtype=torch.float).view(2, 3, 4)
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert torch.equal(model.pool(states, mask, "first"), states[:, 0])
+    assert torch.equal(model.pool(states, mask, "auto"), states[:, 0])  # XLM-R: first token
+    assert torch.allclose(model.pool(states, mask, "mean")[0], states[0, :2].mean(0))
+    with pytest.raises(UserError, match="pooling"):
+        recipes.resolve("finetune", {"pooling": "max"})

@@ -155,14 +155,16 @@ class TaskModel(nn.Module):
         self.head_specs = head_specs
         # For MLM mixing: the masked-LM model whose base module IS `encoder` (parameters shared).
         self.mlm_model = mlm_model
-        self.pool_first = encoder.config.model_type not in _T5_LIKE
+        # "auto" pooling: the first token (<s>/[CLS], as the BERT/RoBERTa heads do); T5 has no such token
+        self.default_pooling = "mean" if encoder.config.model_type in _T5_LIKE else "first"
 
     def encode(self, input_ids, attention_mask, output_hidden_states: bool = False):
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                             output_hidden_states=output_hidden_states)
 
-    def pool(self, states, attention_mask):
-        if self.pool_first:
+    def pool(self, states, attention_mask, pooling: str = "auto"):
+        """One vector per sequence: the first token's state, or the mean over non-pad tokens."""
+        if (self.default_pooling if pooling == "auto" else pooling) == "first":
             return states[:, 0]
         mask = attention_mask.unsqueeze(-1).to(states.dtype)
         return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -171,7 +173,7 @@ class TaskModel(nn.Module):
         states = self.encode(input_ids, attention_mask).last_hidden_state
         kind = self.head_specs[head]["kind"]
         if kind in ("classification", "multiple_choice"):
-            return self.heads[head](self.pool(states, attention_mask))
+            return self.heads[head](self.pool(states, attention_mask, self.head_specs[head].get("pooling", "auto")))
         return self.heads[head](states)
 
     def mlm_loss(self, input_ids, attention_mask, labels):

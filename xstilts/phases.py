@@ -83,10 +83,10 @@ def _labels(task, data_dir: str) -> list[str] | None:
     return read_manifest(data_dir).get("labels")
 
 
-def _head_spec(task, data_dir: str) -> dict:
+def _head_spec(task, data_dir: str, hp: dict) -> dict:
     labels = _labels(task, data_dir)
     return {"kind": task.head_kind, "n_labels": len(labels) if labels else None, "labels": labels,
-            "task": task.name}
+            "task": task.name, "pooling": hp["pooling"]}
 
 
 def _apply_adaptation(model, adaptation: str, hp: dict) -> None:
@@ -216,7 +216,7 @@ def run_intermediate(args) -> int:
     tok = load_tokenizer(args.model)
     specs = {}
     for t, d in zip(tasks, args.data):
-        specs[t.head_name] = _head_spec(t, d)
+        specs[t.head_name] = _head_spec(t, d, hp)
     model = build_task_model(args.model, specs, with_mlm_head=args.variant == "mlm")
     _apply_adaptation(model, args.adaptation, hp)
     device = _device()
@@ -262,7 +262,7 @@ def run_finetune(args) -> int:
     hp = recipes.resolve("finetune", args.hparams, task=task.name)
     _seed_everything(args.seed)
     tok = load_tokenizer(args.encoder)
-    model = build_task_model(args.encoder, {task.head_name: _head_spec(task, args.data)})
+    model = build_task_model(args.encoder, {task.head_name: _head_spec(task, args.data, hp)})
     _apply_adaptation(model, args.adaptation, hp)
     device = _device()
     model.to(device)

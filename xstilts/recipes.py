@@ -31,6 +31,11 @@ _TRAIN = {
     "lora_dropout": 0.1,
     "max_answer_length": 30,
     "eval_batch_size": 32,
+    # Sequence vector for classification and multiple-choice heads: "first" token (the RoBERTa/BERT heads),
+    # "mean" over non-pad tokens, or "auto" (first, except mean for T5 encoders). A tiny model pretrained
+    # briefly by MLM has an untrained first token: mean pooling learns multiple choice where "first" stays
+    # at chance (docs/synth.md).
+    "pooling": "auto",
 }
 
 PHASE_DEFAULTS: dict[str, dict] = {
@@ -73,6 +78,8 @@ def resolve(phase: str, overrides: dict | None = None, task: str | None = None) 
     for key in ("batch_size", "grad_accum", "max_length", "eval_every", "save_every", "eval_batch_size"):
         if key in hp and (not isinstance(hp[key], int) or hp[key] <= 0):
             raise UserError(f"hyperparameter {key!r} must be a positive integer, got {hp[key]!r}")
+    if "pooling" in hp and hp["pooling"] not in ("auto", "first", "mean"):
+        raise UserError(f"hyperparameter 'pooling' must be 'auto', 'first' or 'mean', got {hp['pooling']!r}")
     for key in ("lr", "sampling_temperature"):
         if key in hp and not (isinstance(hp[key], (int, float)) and hp[key] > 0):
             raise UserError(f"hyperparameter {key!r} must be a positive number, got {hp[key]!r}")
