@@ -187,6 +187,8 @@ def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str]) -> None:
 def _plot_efficiency(path: Path, deltas: pd.DataFrame, efficiency: pd.DataFrame) -> None:
     """x: intermediate-phase FLOPs and device-hours (log); y: XTREME delta vs none; Pareto frontier."""
     plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
     inter = efficiency[efficiency.phase == "intermediate"]
     costs = inter[[*ROW_KEYS, "seed"]].assign(flops=pd.to_numeric(inter.useful_flops, errors="coerce"),
                                               device_h=pd.to_numeric(inter.device_s, errors="coerce") / 3600)
@@ -214,6 +216,7 @@ def _plot_efficiency(path: Path, deltas: pd.DataFrame, efficiency: pd.DataFrame)
             ax.step(frontier[:, 0], frontier[:, 1], where="post", color="grey", linewidth=1, label="Pareto frontier")
         if not usable.empty:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overlap on a narrow range
             ax.legend(fontsize=7)
         ax.axhline(0, color="black", linewidth=0.5)
         ax.set_xlabel(title)
