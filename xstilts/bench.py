@@ -241,16 +241,15 @@ def bench_large(cfg: dict, tok, workdir: Path, device: torch.device) -> dict:
         spec = {HEAD: {"kind": "classification", "n_labels": N_LABELS}}
         model = TaskModel(XLMRobertaModel(config, add_pooling_layer=False),
                           {HEAD: make_head("classification", arch["hidden_size"], N_LABELS)}, spec).to(device)
-        hp_overrides = {"batch_size": bs, "grad_accum": 1, "save_every": 10**9, "bf16": "auto"}
-        hp = recipes.resolve("finetune", hp_overrides, task="mnli")
+        hp = recipes.resolve("finetune", {"batch_size": bs, "grad_accum": 1, "save_every": 10**9, "bf16": "auto"},
+                             task="mnli")
         if mode == "lora":
             apply_lora(model, hp["lora_r"], hp["lora_alpha"], hp["lora_dropout"])
         params = count_parameters(model)
         meter = CostMeter("finetune", device, params, training=True)  # its one-off FLOP count lands in warmup
 
         def fit(name: str, steps: int) -> None:
-            hp_steps = recipes.resolve("finetune", {**hp_overrides, "max_steps": steps}, task="mnli")
-            Trainer(model, tok, [stream], hp_steps, 0, workdir / f"large-{mode}-{name}", meter, "bench",
+            Trainer(model, tok, [stream], {**hp, "max_steps": steps}, 0, workdir / f"large-{mode}-{name}", meter, "bench",
                     label="bench", log=lambda m: None).fit()
 
         fit("warmup", cfg["warmup_steps"])
