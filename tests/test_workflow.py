@@ -91,9 +91,12 @@ def test_demo_grid_has_what_the_brief_promises():
     rows = grid.rows(cfg)
     settings = {r.intermediate for r in rows}
     assert settings == {"none", "multitask", *registry.intermediate_tasks()}
-    assert {(r.intermediate, r.variant) for r in rows if r.variant != "en"} == {
-        ("mnli", "mlm"), ("squad_v1", "mlm"), ("mnli", "mt"), ("squad_v1", "mt")}
-    assert {r.intermediate for r in rows if r.adaptation == "lora"} >= {"none", "mnli", "squad_v1"}
+    # both multilingual variants, each on at least two tasks; LoRA on the baseline and at least one task
+    multilingual = {(r.intermediate, r.variant) for r in rows if r.variant != "en"}
+    for variant in ("mlm", "mt"):
+        assert len({task for task, v in multilingual if v == variant}) >= 2, variant
+    lora = {r.intermediate for r in rows if r.adaptation == "lora"}
+    assert "none" in lora and len(lora) >= 2
     assert grid.targets(cfg) == registry.target_tasks()
     # XQuAD and MLQA share one SQuAD-trained model: 6 fine-tuning jobs per row for 9 targets, none twice.
     jobs = grid.finetune_jobs(cfg)
