@@ -221,11 +221,12 @@ def bench_large(cfg: dict, tok, workdir: Path, device: torch.device) -> dict:
     """Training throughput of a big architecture (XLM-R Large at full size) through the real `Trainer`, bf16
     autocast on CUDA: useful tokens/s, model FLOPs utilisation (useful FLOPs/s over the device's bf16 peak, by
     the cost records' convention) and peak memory, for full fine-tuning and for LoRA."""
-    from transformers import XLMRobertaConfig, XLMRobertaModel
+    from transformers import XLMRobertaModel
 
     from xstilts import recipes
     from xstilts.accounting import CostMeter, device_info
     from xstilts.models import TaskModel, apply_lora, count_parameters, make_head
+    from xstilts.pretrain import xlmr_config
     from xstilts.train import Stream, Trainer
 
     arch, bs = cfg["arch"], cfg["batch_size"]
@@ -236,8 +237,7 @@ def bench_large(cfg: dict, tok, workdir: Path, device: torch.device) -> dict:
                  "timed_steps": cfg["steps"], "peak_bf16_tflops": peak and peak / 1e12}
     for mode in ("full", "lora"):
         torch.manual_seed(0)
-        config = XLMRobertaConfig(**arch, max_position_embeddings=514, type_vocab_size=1,
-                                  pad_token_id=tok.pad_token_id)
+        config = xlmr_config(tok, arch, vocab_size=arch["vocab_size"])
         spec = {HEAD: {"kind": "classification", "n_labels": N_LABELS}}
         model = TaskModel(XLMRobertaModel(config, add_pooling_layer=False),
                           {HEAD: make_head("classification", arch["hidden_size"], N_LABELS)}, spec).to(device)

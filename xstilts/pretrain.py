@@ -31,15 +31,22 @@ def train_tokenizer(texts: list[str], vocab_size: int):
                                    model_max_length=512)
 
 
-def build_mlm(tokenizer, hp: dict):
-    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+def xlmr_config(tokenizer, hp: dict, vocab_size: int | None = None):
+    """An XLM-R architecture sized by `hp`, with the tokenizer's special ids; the vocabulary is the
+    tokenizer's unless `vocab_size` asks for a bigger embedding table (the benchmark's XLM-R Large)."""
+    from transformers import XLMRobertaConfig
 
-    config = XLMRobertaConfig(
-        vocab_size=len(tokenizer), hidden_size=hp["hidden_size"], num_hidden_layers=hp["num_hidden_layers"],
-        num_attention_heads=hp["num_attention_heads"], intermediate_size=hp["intermediate_size"],
-        max_position_embeddings=514, type_vocab_size=1, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    return XLMRobertaForMaskedLM(config)
+    return XLMRobertaConfig(
+        vocab_size=vocab_size or len(tokenizer), hidden_size=hp["hidden_size"],
+        num_hidden_layers=hp["num_hidden_layers"], num_attention_heads=hp["num_attention_heads"],
+        intermediate_size=hp["intermediate_size"], max_position_embeddings=514, type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+
+
+def build_mlm(tokenizer, hp: dict):
+    from transformers import XLMRobertaForMaskedLM
+
+    return XLMRobertaForMaskedLM(xlmr_config(tokenizer, hp))
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ baseline that returns the same neighbours. Queries go in chunks, so the extra me
 bounded on top of the two embedding matrices: numpy holds a chunk_size x n_base similarity block plus its
 int64 argpartition (12 bytes per entry), hence small chunks; faiss blocks each call internally (4,096
 queries x 1,024 base rows), so it takes large chunks, which keep its BLAS calls big (docs/benchmarks.md:
-256-query chunks made faiss 2.7x slower than 4,096-query ones).
+with 256-query chunks faiss was slower than the numpy baseline).
 
 BUCC follows the LASER / XTREME `mine_bitext` protocol: ratio margin over k nearest neighbours in both
 directions, retrieval "max", then an F1-maximising threshold chosen on the dev gold and applied unchanged
