@@ -84,6 +84,7 @@ def finished_run(tmp_path_factory) -> Path:
     work = workflow_copy(tmp_path_factory.mktemp("reference") / "work")
     run = snakemake(work)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    (work / "snakemake.stderr").write_text(run.stderr, encoding="utf-8")
     summary = snakemake(work, "summary")
     assert summary.returncode == 0, summary.stderr[-3000:]
     return work
@@ -95,6 +96,17 @@ def run_copy(finished_run, tmp_path) -> Path:
     work = tmp_path / "work"
     shutil.copytree(finished_run, work, symlinks=True)
     return work
+
+
+def test_local_jobs_fork_from_the_warm_worker(finished_run):
+    """The reference run (and so every fault test below) ran its jobs through xstilts.worker: Snakemake's
+    benchmark of an evaluation job measures only the client, which never imports torch (a fresh `xstilts
+    evaluate` spends over a second of CPU on imports alone)."""
+    assert "xstilts warm worker: pid" in (finished_run / "snakemake.stderr").read_text(encoding="utf-8")
+    benchmarks = list(finished_run.glob(f"{RESULTS}/benchmarks/evaluate/**/*.tsv"))
+    assert benchmarks
+    for tsv in benchmarks:
+        assert pd.read_csv(tsv, sep="\t")["cpu_time"].iloc[0] < 0.5, tsv
 
 
 # ------------------------------------------------------------------------------------------ kill -9

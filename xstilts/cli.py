@@ -153,8 +153,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    if args.verb != "tasks":  # a local run's warm worker (xstilts.worker) saves this job the imports
+        from xstilts.worker import delegate
+
+        code = delegate(argv)
+        if code is not None:
+            return code
     try:
         return _run(args) or 0
     except UserError as e:

@@ -27,6 +27,21 @@ os.environ.setdefault("XSTILTS_CACHE_DIR", os.path.abspath(grid.FEATURE_CACHE))
 if workflow.remote_exec:
     signal.signal(signal.SIGUSR1, lambda signum, frame: None)
 
+
+
+def use_warm_worker():
+    """The warm worker serves jobs this Snakemake runs itself, in its own environment."""
+    return (config["warm_worker"] and workflow.local_exec and not workflow.remote_exec
+            and not workflow.subprocess_exec and not workflow.deployment_settings.deployment_method)
+
+
+onstart:
+    if use_warm_worker():
+        from xstilts import worker
+
+        worker.start()
+
+
 RESULTS = grid.results_dir(config)
 ROW = grid.ROW_PATTERN
 LOGS = grid.LOGS_ROOT
