@@ -64,6 +64,20 @@ def test_collate_pads_to_the_batch_longest_only(tiny_model_dir):
     assert int(batch["attention_mask"].sum()) == sum(len(x) for x in feats["input_ids"])
 
 
+def test_multiple_choice_truncates_the_context_never_the_question_or_choice(tiny_model_dir):
+    tok = load_tokenizer(tiny_model_dir)
+    rows = [{"context": " ".join(["alpha beta gamma delta"] * 20), "question": "Anna Berlin",
+             "choices": ["omega", "12"], "label": 1},
+            {"context": "", "question": "mu nu xi", "choices": ["omega", "12"], "label": 0}]
+    feats = F.encode_multiple_choice(rows, tok, 64)
+    for r, per_choice in zip(rows, feats["input_ids"]):
+        for choice, ids in zip(r["choices"], per_choice):
+            assert len(ids) <= 64
+            tail = tok.decode(ids, skip_special_tokens=True).replace(" ", "")
+            assert tail.endswith((r["question"] + choice).replace(" ", ""))  # context cut first, if at all
+    assert feats["label"] == [1, 0]
+
+
 def test_tagging_labels_sit_on_first_subwords(tiny_model_dir):
     tok = load_tokenizer(tiny_model_dir)
     rows = [{"tokens": ["Berlinalphabeta", "12", "omega"], "tags": ["PROPN", "NUM", "NOUN"]}]

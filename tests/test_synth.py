@@ -284,6 +284,21 @@ def test_a_bag_of_words_model_learns_english_nli_and_pawsx_above_chance(mirror):
     assert paws > 0.6  # chance: 1/2 (role swaps are invisible to a bag of words; changed facts are not)
 
 
+def test_two_text_tasks_get_scaled_training_splits_but_translations_stay_preset_sized(mirror):
+    """PAWS-X, Cosmos QA and the SQuAD-schema tasks train on 10x the preset (a small model needs it to learn
+    them, docs/synth.md); dev sets and the machine-translated copies keep the preset's size."""
+    _, report = mirror
+    files, ci = report["files"], synth.SIZES["ci"]
+    assert files["google/xtreme/PAWS-X.en/train.parquet"] == 10 * ci["target_train"]
+    assert files["google/xtreme/PAWS-X.en/validation.parquet"] == ci["eval"]
+    assert files["cosmos_qa/train.parquet"] == 10 * ci["inter_train"]
+    assert files["cosmos_qa/validation.parquet"] == ci["inter_dev"]
+    assert files["squad_v2/train.parquet"] == 10 * ci["inter_train"]
+    assert files["glue/mnli/train.parquet"] == ci["inter_train"]  # unscaled tasks keep the preset
+    translated = [n for n in files if n.startswith(f"{translated_source('cosmosqa').path}/cosmosqa.")]
+    assert translated and all(files[n] == ci["inter_train"] for n in translated)
+
+
 # --------------------------------------------------------------------------------------------- CLI
 def test_cli_prints_the_chrf_table_and_rejects_a_bad_size(tmp_path, capsys):
     assert cli_main(["synth", "--out", str(tmp_path / "bad"), "--size", "huge"]) == 2

@@ -18,6 +18,9 @@ import torch
 from xstilts import __version__
 from xstilts.io import atomic_path, sha256_file, write_text
 
+# Part of every feature-cache key: bump it when an encoder below changes what it produces for the same data.
+FEATURE_FORMAT = 2
+
 IGNORE = -100
 
 
@@ -31,12 +34,17 @@ def encode_classification(rows: list[dict], tok, max_length: int) -> dict[str, l
 
 
 def encode_multiple_choice(rows: list[dict], tok, max_length: int) -> dict[str, list]:
+    """One (first, second) pair per choice: (context, question + choice) as jiant and HF's run_swag pair them,
+    or (question, choice) without a context. Truncation then shortens the context, never the question."""
     firsts, seconds = [], []
     for r in rows:
-        first = f"{r['context']} {r['question']}".strip()
         for choice in r["choices"]:
-            firsts.append(first)
-            seconds.append(choice)
+            if r["context"]:
+                firsts.append(r["context"])
+                seconds.append(f"{r['question']} {choice}".strip())
+            else:
+                firsts.append(r["question"])
+                seconds.append(choice)
     enc = tok(firsts, seconds, truncation="longest_first", max_length=max_length)
     out: dict[str, list] = {"input_ids": [], "label": [], "example": []}
     i = 0
@@ -139,7 +147,8 @@ def cached_features(key: dict, build: Callable[[], dict[str, list]]) -> dict[str
     root = cache_dir()
     if root is None:
         return build()
-    digest = hashlib.sha256(json.dumps({**key, "xstilts": __version__}, sort_keys=True).encode()).hexdigest()[:24]
+    identity = {**key, "xstilts": __version__, "format": FEATURE_FORMAT}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
     path, checksum = root / f"{digest}.parquet", root / f"{digest}.sha256"
     if path.exists():
         if checksum.exists() and checksum.read_text(encoding="utf-8") == sha256_file(path):
