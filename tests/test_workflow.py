@@ -190,6 +190,13 @@ def test_resources_grow_with_attempt():
     assert first["gpu"] == 1 and second["mem_mb"] == 2 * first["mem_mb"] and second["runtime"] == 2 * first["runtime"]
 
 
+@pytest.mark.parametrize("setting,started", [((), True), (("--config", "warm_worker=False"), False)])
+def test_local_runs_start_the_warm_worker_unless_turned_off(tmp_path, setting, started):
+    run = snakemake(tmp_path / "work", CONFIGS["ci"], "results/ci/cells.json", *setting)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert ("xstilts warm worker: pid" in run.stderr) is started
+
+
 def test_cells_chain_finetune_through_the_shared_training_task():
     cfg = grid.load_config(CONFIGS["ci"], SCHEMA)
     cells = {(c["intermediate"], c["target"]): c for c in grid.cells(cfg)["cells"]}

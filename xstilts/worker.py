@@ -84,7 +84,7 @@ def _run_job(request: dict, fds: list[int]) -> int:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    os.environ.pop(ENV_VAR)  # this process runs the verb itself
+    os.environ.pop(ENV_VAR, None)  # this process runs the verb itself
     # The OpenMP runtime read OMP_NUM_THREADS when the worker imported torch; apply the job's own value.
     import torch
 
@@ -246,7 +246,7 @@ def start() -> None:
     process = subprocess.Popen([sys.executable, "-m", "xstilts.worker", socket_path, str(os.getpid())],
                                stdin=subprocess.DEVNULL)
     os.environ[ENV_VAR] = socket_path
-    print(f"xstilts warm worker: pid {process.pid}; local jobs fork from it (config warm_worker: false turns "
+    print(f"xstilts warm worker: pid {process.pid}; local jobs fork from it (--config warm_worker=False turns "
           "it off)", file=sys.stderr)
 
     def stop():
