@@ -37,3 +37,24 @@ def tiny_model_dir(tmp_path_factory):
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def build_mini_xtreme(root, size: str, tasks, model: dict):
+    """Through the CLI verbs the workflow calls: synth at `size`, prepare each of `tasks` (English) and the
+    en+de corpus, then a tokenizer trained on it with a randomly initialised encoder (one pretraining step)
+    sized by `model` (vocab_size, hidden_size, intermediate_size; 2 layers, 2 heads). Returns `root`."""
+    import json
+
+    from xstilts.cli import main
+
+    syn = str(root / "syn")
+    assert main(["synth", "--out", syn, "--size", size]) == 0
+    for task in tasks:
+        assert main(["prepare", "--task", task, "--source", "local", "--local-dir", syn, "--languages", "en",
+                     "--out", str(root / task)]) == 0
+    assert main(["prepare", "--corpus", "--source", "local", "--local-dir", syn, "--languages", "en,de",
+                 "--out", str(root / "corpus")]) == 0
+    hp = {"max_steps": 1, "num_hidden_layers": 2, "num_attention_heads": 2, **model}
+    assert main(["pretrain", "--corpus", str(root / "corpus"), "--out", str(root / "model"), "--hparams",
+                 json.dumps(hp)]) == 0
+    return root

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.conftest import build_mini_xtreme
 from xstilts.cli import main
 
 # (training task, dev score it must beat, what chance is). From a randomly initialised 2-layer encoder:
@@ -39,18 +40,8 @@ TASK_HPARAMS = {"mnli": {"epochs": 6}, "udpos": {"epochs": 6}, "squad_v1": {"epo
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
-    root = tmp_path_factory.mktemp("learn")
-    assert main(["synth", "--out", str(root / "syn"), "--size", "demo"]) == 0
-    for task, *_ in CASES:
-        assert main(["prepare", "--task", task, "--source", "local", "--local-dir", str(root / "syn"),
-                     "--languages", "en", "--out", str(root / task)]) == 0
-    assert main(["prepare", "--corpus", "--source", "local", "--local-dir", str(root / "syn"), "--languages",
-                 "en,de", "--out", str(root / "corpus")]) == 0
-    # a tokenizer trained on the corpus and a randomly initialised encoder (one pretraining step)
-    assert main(["pretrain", "--corpus", str(root / "corpus"), "--out", str(root / "model"), "--hparams",
-                 json.dumps({"max_steps": 1, "vocab_size": 1000, "hidden_size": 64, "num_hidden_layers": 2,
-                             "num_attention_heads": 2, "intermediate_size": 128})]) == 0
-    return root
+    return build_mini_xtreme(tmp_path_factory.mktemp("learn"), "demo", [task for task, *_ in CASES],
+                             {"vocab_size": 1000, "hidden_size": 64, "intermediate_size": 128})
 
 
 @pytest.mark.slow

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import build_mini_xtreme
 from xstilts import worker
-from xstilts.cli import main
 
 XSTILTS = str(Path(sys.executable).parent / "xstilts")
 # A client that says whether the worker ran the verb (`cli.main` calls exactly this, then falls back).
@@ -28,16 +28,15 @@ CLIENT = ("import sys; from xstilts.worker import delegate; code = delegate(sys.
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("worker")
-    assert main(["synth", "--out", str(root / "syn"), "--size", "ci"]) == 0
-    assert main(["prepare", "--task", "mnli", "--source", "local", "--local-dir", str(root / "syn"),
-                 "--languages", "en", "--out", str(root / "mnli")]) == 0
-    assert main(["prepare", "--corpus", "--source", "local", "--local-dir", str(root / "syn"), "--languages",
-                 "en,de", "--out", str(root / "corpus")]) == 0
-    assert main(["pretrain", "--corpus", str(root / "corpus"), "--out", str(root / "model"), "--hparams",
-                 json.dumps({"max_steps": 1, "vocab_size": 500, "hidden_size": 32, "num_hidden_layers": 2,
-                             "num_attention_heads": 2, "intermediate_size": 64})]) == 0
-    return root
+    return build_mini_xtreme(tmp_path_factory.mktemp("worker"), "ci", ["mnli"],
+                             {"vocab_size": 500, "hidden_size": 32, "intermediate_size": 64})
+
+
+def wait_until(condition, failure: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +44,8 @@ def served(tmp_path_factory):
     """A worker of this test process, listening."""
     path = str(tmp_path_factory.mktemp("sock") / "socket")
     process = subprocess.Popen([sys.executable, "-m", "xstilts.worker", path, str(os.getpid())])
-    deadline = time.monotonic() + 120
-    while not os.path.exists(path):
-        assert process.poll() is None and time.monotonic() < deadline, "the worker never listened"
-        time.sleep(0.1)
+    wait_until(lambda: os.path.exists(path) or process.poll() is not None, "the worker never listened")
+    assert process.poll() is None, "the worker exited before listening"
     yield path
     process.terminate()
     assert process.wait(timeout=30) == 0
@@ -96,12 +93,9 @@ def test_exit_codes_and_errors_come_back_from_the_worker(data, served, tmp_path)
     assert "via worker" in log and "nowhere: no heads.json" in log
 
 
-def wait_for_state(state: Path, timeout: float = 120) -> Path:
+def wait_for_state(state: Path) -> Path:
     progress = state / "ckpt" / "progress.json"
-    deadline = time.monotonic() + timeout
-    while not progress.exists():
-        assert time.monotonic() < deadline, "training never saved state"
-        time.sleep(0.05)
+    wait_until(progress.exists, "training never saved state")
     return progress
 
 
@@ -146,13 +140,8 @@ def test_the_worker_stops_when_its_parent_is_gone(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen("
                                f"[sys.executable, '-m', 'xstilts.worker', {str(path)!r}, str(__import__('os').getpid())]"
                                "); time.sleep(600)"])
-    deadline = time.monotonic() + 120
-    while not path.exists():
-        assert time.monotonic() < deadline, "the worker never listened"
-        time.sleep(0.1)
+    wait_until(path.exists, "the worker never listened")
     parent.kill()
     parent.wait()
-    deadline = time.monotonic() + 30
-    while path.exists():  # the worker removes its socket on the way out
-        assert time.monotonic() < deadline, "the worker outlived its parent"
-        time.sleep(0.1)
+    # the worker removes its socket on the way out
+    wait_until(lambda: not path.exists(), "the worker outlived its parent", timeout=30)

@@ -249,8 +249,8 @@ def bench_large(cfg: dict, tok, workdir: Path, device: torch.device) -> dict:
         meter = CostMeter("finetune", device, params, training=True)  # its one-off FLOP count lands in warmup
 
         def fit(name: str, steps: int) -> None:
-            Trainer(model, tok, [stream], {**hp, "max_steps": steps}, 0, workdir / f"large-{mode}-{name}", meter, "bench",
-                    label="bench", log=lambda m: None).fit()
+            Trainer(model, tok, [stream], {**hp, "max_steps": steps}, 0, workdir / f"large-{mode}-{name}", meter,
+                    "bench", label="bench", log=lambda m: None).fit()
 
         fit("warmup", cfg["warmup_steps"])
         if device.type == "cuda":
