@@ -132,10 +132,21 @@ def kill_when(proc: subprocess.Popen, ready, delay: float, timeout: float = 300)
     return True
 
 
+def glob_running(work: Path, pattern: str) -> set[Path]:
+    """`work.glob(pattern)` while jobs write there: a save's temp directory can vanish between listing its
+    parent and scanning it (the job renamed or removed it), which pathlib reports as FileNotFoundError;
+    scan again."""
+    while True:
+        try:
+            return set(work.glob(pattern))
+        except FileNotFoundError:
+            continue
+
+
 def new_file(work: Path, pattern: str):
     """A `ready` test: some file matching `pattern` that did not exist when the test was made appears."""
-    before = set(work.glob(pattern))
-    return lambda: bool(set(work.glob(pattern)) - before)
+    before = glob_running(work, pattern)
+    return lambda: bool(glob_running(work, pattern) - before)
 
 
 def saved_steps(work: Path) -> dict[Path, int]:
