@@ -116,8 +116,22 @@ def start(cmd: list[str], cwd: Path, log: Path | None = None) -> subprocess.Pope
     return subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def kill_when(proc: subprocess.Popen, ready, delay: float, timeout: float = 300) -> bool:
-    """SIGKILL the process group `delay` s after `ready()` turns true; False if it finished first."""
+def processes_in(cwd: Path) -> list[int]:
+    """Pids of the processes working in `cwd`: the jobs of a run started there."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == cwd.resolve():
+                pids.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours
+            pass
+    return pids
+
+
+def kill_when(proc: subprocess.Popen, cwd: Path, ready, delay: float, timeout: float = 300) -> bool:
+    """SIGKILL the process group `delay` s after `ready()` turns true; False if it finished first. Returns
+    once no job is left in `cwd`: jobs forked by the warm worker sit in their own group and die by
+    PR_SET_PDEATHSIG a moment after their handler, and one still saving state would race the caller."""
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
@@ -129,6 +143,10 @@ def kill_when(proc: subprocess.Popen, ready, delay: float, timeout: float = 300)
         return False
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 30
+    while left := processes_in(cwd):
+        assert time.monotonic() < deadline, f"jobs outlived kill -9 of their run: {left}"
+        time.sleep(0.02)
     return True
 
 
@@ -183,7 +201,7 @@ def test_kill_9_in_every_workflow_phase_then_rerun_gives_identical_scores(finish
     for i, (phase, target, pattern, max_delay) in enumerate(plan):
         since = time.time()
         proc = start(smk_cmd(target), work, tmp_path / f"run{i}.log")
-        if kill_when(proc, new_file(work, pattern), rng.uniform(0, max_delay)):
+        if kill_when(proc, work, new_file(work, pattern), rng.uniform(0, max_delay)):
             killed.append(phase)
         checked += check_resumed(work, pending, since)
         pending = saved_steps(work)
@@ -247,7 +265,8 @@ def test_kill_9_at_random_training_steps_resumes_and_ends_bit_identical(finished
         if threshold is None:  # the last run is left to finish
             assert proc.wait(timeout=300) == 0, log.read_text()
         else:
-            assert kill_when(proc, lambda saved=step(), at=threshold: at <= step() > saved, rng.uniform(0, 0.05))
+            saved_past = lambda saved=step(), at=threshold: at <= step() > saved
+            assert kill_when(proc, tmp_path, saved_past, rng.uniform(0, 0.05))
         if resumed_from:  # each rerun starts at the state the previous kill left, not earlier
             assert f"resumed from step {resumed_from} of {total}" in log.read_text()
         resumed_from = step()
