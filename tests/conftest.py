@@ -4,6 +4,7 @@ feature cache per test session."""
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -58,3 +59,11 @@ def build_mini_xtreme(root, size: str, tasks, model: dict):
     assert main(["pretrain", "--corpus", str(root / "corpus"), "--out", str(root / "model"), "--hparams",
                  json.dumps(hp)]) == 0
     return root
+
+
+def wait_until(condition, failure: str, timeout: float = 120) -> None:
+    """Poll `condition` until it holds; fail with `failure` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.02)

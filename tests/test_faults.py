@@ -26,6 +26,7 @@ import pytest
 import torch
 import yaml
 
+from tests.conftest import wait_until
 from tests.test_train import _trainer, _weights
 from xstilts import cli, io
 from xstilts.errors import Preempted
@@ -118,10 +119,10 @@ def start(cmd: list[str], cwd: Path, log: Path | None = None) -> subprocess.Pope
 
 def processes_in(cwd: Path) -> list[int]:
     """Pids of the processes working in `cwd`: the jobs of a run started there."""
-    pids = []
+    pids, cwd = [], cwd.resolve()
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == cwd.resolve():
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == cwd:
                 pids.append(int(entry.name))
         except OSError:  # gone meanwhile, or not ours
             pass
@@ -143,10 +144,7 @@ def kill_when(proc: subprocess.Popen, cwd: Path, ready, delay: float, timeout: f
         return False
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    deadline = time.monotonic() + 30
-    while left := processes_in(cwd):
-        assert time.monotonic() < deadline, f"jobs outlived kill -9 of their run: {left}"
-        time.sleep(0.02)
+    wait_until(lambda: not processes_in(cwd), "jobs outlived kill -9 of their run", timeout=30)
     return True
 
 

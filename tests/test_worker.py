@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_mini_xtreme
+from tests.conftest import build_mini_xtreme, wait_until
 from xstilts import worker
 
 XSTILTS = str(Path(sys.executable).parent / "xstilts")
@@ -30,13 +30,6 @@ CLIENT = ("import sys; from xstilts.worker import delegate; code = delegate(sys.
 def data(tmp_path_factory):
     return build_mini_xtreme(tmp_path_factory.mktemp("worker"), "ci", ["mnli"],
                              {"vocab_size": 500, "hidden_size": 32, "intermediate_size": 64})
-
-
-def wait_until(condition, failure: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,6 @@ if workflow.remote_exec:
     signal.signal(signal.SIGUSR1, lambda signum, frame: None)
 
 
-
 def use_warm_worker():
     """The warm worker serves jobs this Snakemake runs itself, in its own environment."""
     return (config["warm_worker"] and workflow.local_exec and not workflow.remote_exec
