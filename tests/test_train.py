@@ -185,3 +185,42 @@ def test_pooling_choice_changes_the_sequence_vector_and_is_validated(tiny_model_
     assert torch.allclose(model.pool(states, mask, "mean")[0], states[0, :2].mean(0))
     with pytest.raises(UserError, match="pooling"):
         recipes.resolve("finetune", {"pooling": "max"})
+
+
+def test_progress_lines_and_dev_monitor_leave_training_bit_identical(tiny_model_dir, tmp_path):
+    """Progress every `log_every` steps (or `log_seconds`), dev monitoring every `eval_every`: the same
+    weights as a run that logs nothing, and train_log's `progress` holds the numbers of the lines."""
+    import re
+
+    quiet = _trainer(tiny_model_dir, tmp_path / "q", {"log_every": 10_000, "log_seconds": 1e9})
+    quiet.fit()
+    loud = _trainer(tiny_model_dir, tmp_path / "l", {"log_every": 2, "eval_every": 3})
+    lines, monitored = [], []
+
+    def monitor():  # what phase (ii)'s dev scorer does to the model: an eval-mode forward pass
+        loud.model.eval()
+        with torch.no_grad():
+            loud.model("nli", torch.tensor([[0, 5, 6, 2]]), torch.ones(1, 4, dtype=torch.long))
+        monitored.append(loud.step)
+        return {"qqp": 50.0}
+
+    loud.log = loud.progress = lines.append
+    loud.dev_monitor = monitor
+    log = loud.fit()
+    for name, value in _weights(quiet.model).items():
+        assert torch.equal(value, loud.model.state_dict()[name]), name
+    total = loud.total_steps
+    assert [r["step"] for r in log["progress"]] == [s for s in range(1, total + 1) if s % 2 == 0 or s == total]
+    first = log["progress"][0]
+    assert first["total_steps"] == total and first["loss"] > 0 and first["lr"] > 0 and first["grad_norm"] > 0
+    assert first["tokens_per_s"] > 0 and first["elapsed_s"] >= 0 and first["eta_s"] >= 0
+    assert 0 < first["epoch"] < log["progress"][-1]["epoch"] == 2.0
+    progress = [line for line in lines if "tokens/s" in line]
+    assert len(progress) == len(log["progress"])
+    assert re.fullmatch(rf"test: step 2/{total} \(\d+%\) epoch 0\.\d\d loss \d+\.\d{{4}} lr \d\.\d\de-\d\d "
+                        r"grad_norm \d+\.\d{3} tokens/s [\d,]+ elapsed \d:\d\d:\d\d ETA \d:\d\d:\d\d", progress[0])
+    assert monitored == [s for s in range(3, total, 3)]
+    assert f"test: step 3/{total} English dev qqp 50.00" in lines
+    # log_seconds: a line after every step once that many seconds have passed, whatever log_every says
+    timed = _trainer(tiny_model_dir, tmp_path / "t", {"log_every": 10_000, "log_seconds": 1e-9})
+    assert [r["step"] for r in timed.fit()["progress"]] == list(range(1, total + 1))

@@ -29,8 +29,23 @@ def _quiet_transformers() -> None:
     logging.disable_progress_bar()  # "Loading weights" bars would clutter every job log and error message
 
 
+_bar_open = False  # a progress bar line is on the terminal, not yet ended by a newline
+
+
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    global _bar_open
+    print(("\n" if _bar_open else "") + msg, file=sys.stderr, flush=True)
+    _bar_open = False
+
+
+def _progress(msg: str) -> None:
+    """A progress line: rewritten in place when stderr is a terminal, a plain line in job logs."""
+    global _bar_open
+    if not sys.stderr.isatty():
+        return _log(msg)
+    sys.stderr.write("\r\x1b[K" + msg)
+    sys.stderr.flush()
+    _bar_open = True
 
 
 _quiet_transformers()
@@ -53,6 +68,11 @@ def _seed_everything(seed: int) -> None:
 
 
 def _job_key(**parts) -> str:
+    """Identifies a training job's resumable state; logging settings (recipes.LOG_KEYS) are not part of it."""
+    from xstilts.recipes import LOG_KEYS
+
+    if "hp" in parts:
+        parts["hp"] = {k: v for k, v in parts["hp"].items() if k not in LOG_KEYS}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -178,7 +198,7 @@ def run_pretrain(args) -> int:
     state_dir = args.state_dir or f"{args.out}.state"
     trainer = Trainer(wrapper, tok, [Stream("mlm", "mlm", "mlm", feats, hp["batch_size"])], hp, args.seed,
                       state_dir, meter, _job_key(phase="pretrain", corpus=args.corpus, seed=args.seed, hp=hp),
-                      label="pretrain", log=_log)
+                      label="pretrain", log=_log, progress=_progress)
     log = trainer.fit()
     held = heldout_mlm_loss(model, tok, dev_feats, unigram, hp["mlm_probability"])
     _log(f"pretrain: held-out MLM loss {held['mlm_loss']:.3f} vs unigram baseline {held['unigram_loss']:.3f}")
@@ -233,11 +253,18 @@ def run_intermediate(args) -> int:
     meter = CostMeter("intermediate", device, count_parameters(model), training=True)
     key = _job_key(phase="intermediate", model=args.model, tasks=args.tasks, data=args.data, variant=args.variant,
                    corpus=args.corpus, translated=args.translated, adaptation=args.adaptation, seed=args.seed, hp=hp)
+    scorers = {t.name: _dev_scorer(model, t.head_name, t, d, tok, hp, device) for t, d in zip(tasks, args.data)}
+
+    def dev_scores() -> dict:
+        return {name: score() for name, score in scorers.items()}
+
     trainer = Trainer(model, tok, streams, hp, args.seed, args.state_dir, meter, key,
-                      label=args.label or f"intermediate {'+'.join(args.tasks)} [{args.variant}]", log=_log)
+                      label=args.label or f"intermediate {'+'.join(args.tasks)} [{args.variant}]", log=_log,
+                      dev_monitor=dev_scores, progress=_progress)
     log = trainer.fit()
-    dev = {t.name: _dev_scorer(model, t.head_name, t, d, tok, hp, device)() for t, d in zip(tasks, args.data)}
-    _log(f"{trainer.label}: English dev after training: {dev}")
+    dev = dev_scores()
+    _log(f"{trainer.label}: step {trainer.step}/{trainer.total_steps} English dev after training: "
+         + ", ".join(f"{name} {score:.2f}" for name, score in dev.items()))
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
         save_encoder(model, tok, tmp / "encoder")  # target heads are always fresh: keep the encoder only
@@ -272,7 +299,8 @@ def run_finetune(args) -> int:
     key = _job_key(phase="finetune", encoder=args.encoder, task=task.name, data=args.data,
                    adaptation=args.adaptation, seed=args.seed, hp=hp)
     trainer = Trainer(model, tok, [stream], hp, args.seed, args.state_dir, meter, key,
-                      label=args.label or f"finetune {task.name}", dev_eval=dev_scorer, log=_log)
+                      label=args.label or f"finetune {task.name}", dev_eval=dev_scorer, log=_log,
+                      progress=_progress)
     log = trainer.fit()
     with atomic_path(args.out) as tmp:
         tmp.mkdir()

@@ -24,6 +24,8 @@ _TRAIN = {
     "eval_examples": 500,  # size of the English dev subset used for selection
     "patience": 30,  # evaluations without gain before early stopping
     "save_every": 500,  # optimizer steps between resumable-state saves
+    "log_every": 50,  # optimizer steps between progress lines (loss, lr, grad norm, tokens/s, ETA) ...
+    "log_seconds": 60,  # ... or seconds, whichever comes first; logging never changes what is trained
     "bf16": "auto",  # autocast to bf16 on CUDA
     "compile": False,  # torch.compile the encoder
     "lora_r": 8,
@@ -37,6 +39,10 @@ _TRAIN = {
     # at chance (docs/synth.md).
     "pooling": "auto",
 }
+
+# Hyperparameters that only change what a job prints, never what it computes: left out of the resumable
+# state's job key, so changing them keeps a job's saved state usable.
+LOG_KEYS = ("log_every", "log_seconds")
 
 PHASE_DEFAULTS: dict[str, dict] = {
     "pretrain": {
@@ -75,12 +81,12 @@ def resolve(phase: str, overrides: dict | None = None, task: str | None = None) 
         if key not in hp:
             raise UserError(f"unknown hyperparameter {key!r} for phase {phase!r}; known: {', '.join(sorted(hp))}")
         hp[key] = value
-    for key in ("batch_size", "grad_accum", "max_length", "eval_every", "save_every", "eval_batch_size"):
+    for key in ("batch_size", "grad_accum", "max_length", "eval_every", "save_every", "eval_batch_size", "log_every"):
         if key in hp and (not isinstance(hp[key], int) or hp[key] <= 0):
             raise UserError(f"hyperparameter {key!r} must be a positive integer, got {hp[key]!r}")
     if "pooling" in hp and hp["pooling"] not in ("auto", "first", "mean"):
         raise UserError(f"hyperparameter 'pooling' must be 'auto', 'first' or 'mean', got {hp['pooling']!r}")
-    for key in ("lr", "sampling_temperature"):
+    for key in ("lr", "sampling_temperature", "log_seconds"):
         if key in hp and not (isinstance(hp[key], (int, float)) and hp[key] > 0):
             raise UserError(f"hyperparameter {key!r} must be a positive number, got {hp[key]!r}")
     if "task_sampling" in hp and hp["task_sampling"] not in ("proportional", "temperature"):

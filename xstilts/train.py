@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import shutil
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -117,12 +118,16 @@ class Trainer:
 
     def __init__(self, model, tokenizer, streams: list[Stream], hp: dict, seed: int, state_dir: str | Path,
                  meter, job_key: str, label: str = "", dev_eval: Callable[[], float] | None = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, dev_monitor: Callable[[], dict] | None = None,
+                 progress: Callable[[str], None] | None = None):
         self.model, self.tokenizer, self.streams, self.hp = model, tokenizer, streams, hp
         self.seed, self.meter, self.job_key, self.label = seed, meter, job_key, label
         self.state_dir = Path(state_dir)
         self.dev_eval = dev_eval
+        # Dev scores by task every `eval_every` steps, only logged (phase ii has no checkpoint selection).
+        self.dev_monitor = dev_monitor
         self.log = log
+        self.progress = progress or log  # progress lines (phases: a bar when stderr is a terminal)
         self.device = next(model.parameters()).device
         self.task_streams = [s for s in streams if s.kind != "mlm"]
         self.mlm_stream = next((s for s in streams if s.kind == "mlm"), None)
@@ -132,6 +137,7 @@ class Trainer:
         task_batches = sum(s.n_batches() for s in self.task_streams) or self.mlm_stream.n_batches()
         micro_per_epoch = task_batches / (1 - self.mlm_ratio) if self.task_streams else task_batches
         steps = math.ceil(micro_per_epoch * hp["epochs"] / hp["grad_accum"])
+        self.steps_per_epoch = micro_per_epoch / hp["grad_accum"]
         self.total_steps = min(steps, hp["max_steps"]) if hp.get("max_steps") else steps
         params = [p for p in model.parameters() if p.requires_grad]
         decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
@@ -152,6 +158,7 @@ class Trainer:
         self.history: list[dict] = []
         self.stopped_early = False
         self.last_finite_loss: float | None = None
+        self.progress_log: list[dict] = []  # the progress lines' numbers (train_log.json `progress`)
         self._orders: dict[tuple[str, int], list[np.ndarray]] = {}
 
     # --------------------------------------------------------------------------- sampling
@@ -208,7 +215,8 @@ class Trainer:
                 "sha256": {name: sha256_file(tmp / name) for name in CKPT_FILES},
                 "best_score": self.best_score, "best_step": self.best_step,
                 "evals_without_gain": self.evals_without_gain, "history": self.history,
-                "stopped_early": self.stopped_early, "meter": self.meter.state()})
+                "stopped_early": self.stopped_early, "progress_log": self.progress_log,
+                "meter": self.meter.state()})
 
     def _unusable_state(self, progress: dict) -> str | None:
         """Why the saved state cannot be resumed (None if it can): a checkpoint file whose sha256 differs from
@@ -255,6 +263,7 @@ class Trainer:
         self.evals_without_gain = progress["evals_without_gain"]
         self.history = progress["history"]
         self.stopped_early = progress["stopped_early"]
+        self.progress_log = progress.get("progress_log", [])
         self.meter.load_state(progress["meter"])
         self.log(f"{self.label}: resumed from step {self.step} of {self.total_steps} ({self._ckpt})")
         return True
@@ -283,6 +292,13 @@ class Trainer:
             self.evals_without_gain += 1
             if self.evals_without_gain >= self.hp["patience"]:
                 self.stopped_early = True
+
+    def _monitor(self) -> None:
+        scores = self.dev_monitor()
+        self.model.train()
+        self.history.append({"step": self.step, "dev": scores})
+        self.log(f"{self.label}: step {self.step}/{self.total_steps} English dev "
+                 + ", ".join(f"{task} {score:.2f}" for task, score in scores.items()))
 
     def _micro_step(self, micro_index: int) -> float:
         stream = self._pick_stream(micro_index)
@@ -315,12 +331,13 @@ class Trainer:
         self.model.train()
         resumed_from = self.step if self.try_resume() else None
         eval_every = self.hp["eval_every"]
+        progress = _ProgressMeter(self)
         with _SignalFlag() as flag:
             while self.step < self.total_steps and not self.stopped_early:
                 losses = [self._micro_step(self.step * self.hp["grad_accum"] + a)
                           for a in range(self.hp["grad_accum"])]
-                torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
-                                               self.hp["max_grad_norm"])
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    [p for p in self.model.parameters() if p.requires_grad], self.hp["max_grad_norm"])
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -328,6 +345,9 @@ class Trainer:
                 self.meter.steps = self.step
                 if self.step % 10 == 0 or self.step == self.total_steps:
                     self.history.append({"step": self.step, "loss": round(float(np.mean(losses)), 5)})
+                progress.after_step(losses, grad_norm)
+                if self.dev_monitor and self.step % eval_every == 0 and self.step < self.total_steps:
+                    self._monitor()
                 if self.dev_eval and (self.step % eval_every == 0 or self.step == self.total_steps):
                     self._evaluate()
                 if flag.received is not None:
@@ -340,8 +360,48 @@ class Trainer:
             self._load_best()
         return {"total_steps": self.total_steps, "steps": self.step, "resumed_from_step": resumed_from,
                 "best_dev": self.best_score, "best_step": self.best_step, "stopped_early": self.stopped_early,
-                "history": self.history}
+                "history": self.history, "progress": self.progress_log}
 
     def cleanup(self) -> None:
         """Drop the resumable state once the final artifacts are written."""
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class _ProgressMeter:
+    """The progress line every `log_every` optimizer steps or `log_seconds` seconds (whichever comes first),
+    and at the last step. It only reads what training computed anyway (losses, the clipped gradient norm,
+    the learning rate, token counts): no RNG, no extra device work except reading the norm when it logs."""
+
+    def __init__(self, trainer: Trainer):
+        self.t = trainer
+        self.started = self.last = time.perf_counter()
+        self.first_step = trainer.step
+        self.last_tokens = trainer.meter.useful_tokens
+        self.losses: list[float] = []
+
+    def after_step(self, losses: list[float], grad_norm) -> None:
+        t, now = self.t, time.perf_counter()
+        self.losses.append(float(np.mean(losses)))
+        if not (t.step % t.hp["log_every"] == 0 or now - self.last >= t.hp["log_seconds"]
+                or t.step == t.total_steps):
+            return
+        done = t.step - self.first_step
+        record = {
+            "step": t.step, "total_steps": t.total_steps, "epoch": round(t.step / t.steps_per_epoch, 3),
+            "loss": round(float(np.mean(self.losses)), 5),  # mean over the steps since the last line
+            "lr": float(t.scheduler.get_last_lr()[0]), "grad_norm": round(float(grad_norm), 5),
+            "tokens_per_s": round((t.meter.useful_tokens - self.last_tokens) / max(now - self.last, 1e-9), 1),
+            "elapsed_s": round(t.meter.prior_wall_s + now - t.meter.started, 1),
+            "eta_s": round((now - self.started) / done * (t.total_steps - t.step), 1),
+        }
+        t.progress_log.append(record)
+        t.progress(f"{t.label}: step {t.step}/{t.total_steps} ({100 * t.step / t.total_steps:.0f}%) epoch "
+                   f"{record['epoch']:.2f} loss {record['loss']:.4f} lr {record['lr']:.2e} grad_norm "
+                   f"{record['grad_norm']:.3f} tokens/s {record['tokens_per_s']:,.0f} elapsed "
+                   f"{_clock(record['elapsed_s'])} ETA {_clock(record['eta_s'])}")
+        self.last, self.last_tokens, self.losses = now, t.meter.useful_tokens, []
