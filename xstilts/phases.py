@@ -176,16 +176,18 @@ def run_fetch_model(args) -> int:
 def run_pretrain(args) -> int:
     from xstilts import recipes
     from xstilts.accounting import CostMeter
-    from xstilts.features import encode_text
+    from xstilts.features import encode_text, tokenizer_fingerprint
     from xstilts.models import MLMOnly, count_parameters
-    from xstilts.pretrain import build_mlm, heldout_mlm_loss, train_tokenizer
+    from xstilts.pretrain import build_mlm, heldout_mlm_loss, state_tokenizer
     from xstilts.train import Stream, Trainer
 
     hp = recipes.resolve("pretrain", args.hparams)
     _seed_everything(args.seed)
     train_rows = _rows(args.corpus, "train")
     dev_rows = _rows(args.corpus, "dev", limit=2000)
-    tok = train_tokenizer([r["text"] for r in train_rows], hp["vocab_size"])
+    state_dir = args.state_dir or f"{args.out}.state"
+    key = _job_key(phase="pretrain", corpus=_data_key(args.corpus, "train", None), seed=args.seed, hp=hp)
+    tok = state_tokenizer(state_dir, key, [r["text"] for r in train_rows], hp["vocab_size"], log=_log)
     model = build_mlm(tok, hp)
     feats = encode_text(train_rows, tok, hp["max_length"])
     dev_feats = encode_text(dev_rows, tok, hp["max_length"])
@@ -195,9 +197,8 @@ def run_pretrain(args) -> int:
     device = _device()
     wrapper.to(device)
     meter = CostMeter("pretrain", device, count_parameters(model), training=True)
-    state_dir = args.state_dir or f"{args.out}.state"
     trainer = Trainer(wrapper, tok, [Stream("mlm", "mlm", "mlm", feats, hp["batch_size"])], hp, args.seed,
-                      state_dir, meter, _job_key(phase="pretrain", corpus=args.corpus, seed=args.seed, hp=hp),
+                      state_dir, meter, _job_key(job=key, tokenizer=tokenizer_fingerprint(tok)),
                       label="pretrain", log=_log, progress=_progress)
     log = trainer.fit()
     held = heldout_mlm_loss(model, tok, dev_feats, unigram, hp["mlm_probability"])
