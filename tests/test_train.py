@@ -224,3 +224,21 @@ def test_progress_lines_and_dev_monitor_leave_training_bit_identical(tiny_model_
     # log_seconds: a line after every step once that many seconds have passed, whatever log_every says
     timed = _trainer(tiny_model_dir, tmp_path / "t", {"log_every": 10_000, "log_seconds": 1e-9})
     assert [r["step"] for r in timed.fit()["progress"]] == list(range(1, total + 1))
+
+
+def test_early_stopping_and_selection_follow_jiants_metarunner(tiny_model_dir, tmp_path):
+    """jiant jiant/proj/main/metarunner.py: a checkpoint is best only on a strict gain (:243), training stops
+    once `patience` evaluations in a row bring none (:174), and the best one is restored at the end (:188)."""
+    trainer = _trainer(tiny_model_dir, tmp_path / "s", {"eval_every": 1, "patience": 2})
+    scores, snapshots = iter([10.0, 20.0, 20.0, 15.0, 99.0]), {}
+
+    def dev_eval():
+        snapshots[trainer.step] = _weights(trainer.model)
+        return next(scores)
+
+    trainer.dev_eval = dev_eval
+    log = trainer.fit()
+    assert (log["steps"], log["best_step"], log["best_dev"], log["stopped_early"]) == (4, 2, 20.0, True)
+    assert [h["step"] for h in log["history"] if "dev" in h] == [1, 2, 3, 4]  # the tie at step 3 is no gain
+    for name, value in snapshots[2].items():
+        assert torch.equal(value, trainer.model.state_dict()[name]), name

@@ -47,19 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--translated", action="store_true", help="machine-translated training data of --task")
     s.add_argument("--source", choices=["hub", "local"], required=True)
     s.add_argument("--local-dir", help="root of the local mirror (required with --source local)")
-    s.add_argument("--revision", default=None, help="hub revision (default: the registry's pinned one)")
+    s.add_argument("--revision", action="append", default=None, metavar="REPO=REV",
+                   help="hub revision of one repository (repeatable; default: registry.REPOS' pin)")
     s.add_argument("--languages", type=_list_arg, default=None, help="comma-separated; default: the task's")
     s.add_argument("--max-examples", type=int, default=None, help="cap per split and language")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--missing-dev", choices=["carve", "test"], default="carve",
+                   help="a task without a dev split (TyDiQA): carve one from English train, or select on the "
+                        "English test rows and train on all of train (the authors' setting)")
     s.add_argument("--trust-remote-code", action="store_true",
                    help="refused: datasets 5 runs no dataset scripts (use the parquet export or a local mirror)")
     s.add_argument("--out", required=True)
 
     s = sub.add_parser("fetch-model", help="phase (i) for real runs: snapshot a hub model to a local directory")
-    s.add_argument("--model", required=True, help="hub model id, e.g. xlm-roberta-large")
-    s.add_argument("--revision", required=True, help="pinned hub revision (commit sha or tag)")
-    s.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub (off by default)")
+    s.add_argument("--model", required=True, help="hub model id, e.g. FacebookAI/xlm-roberta-large")
+    s.add_argument("--revision", required=True, help="pinned hub revision (a commit; a branch is resolved)")
     s.add_argument("--out", required=True)
+
+    s = sub.add_parser("lock", help="resolve a config's hub revisions to commits and write its lock file")
+    s.add_argument("--configfile", required=True, help="the workflow config (e.g. config/xtreme.yaml)")
+    s.add_argument("--schema", default=None, help="config schema (default: workflow/schemas/config.schema.yaml)")
+    s.add_argument("--update", action="store_true", help="accept branches that moved since they were locked")
 
     s = sub.add_parser("pretrain", help="phase (i) for the demo: train a tokenizer and a tiny MLM")
     s.add_argument("--corpus", required=True, help="prepared corpus directory")
@@ -112,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cells", required=True, help="JSON file listing the expected cells")
     s.add_argument("--out", required=True, help="summary directory")
 
+    s = sub.add_parser("export", help="one row's test predictions + labels as one XTREME submission folder")
+    s.add_argument("--row", required=True, help="a results row dir: results/<exp>/<backbone>/<adaptation>/"
+                                                "seed<seed>/<intermediate>/<variant>")
+    s.add_argument("--out", required=True, help="submission folder to write (predictions/, labels/, manifest.json)")
+
     s = sub.add_parser("bench", help="speed comparisons against the reference recipes")
     s.add_argument("--json", action="store_true")
     s.add_argument("--size", default="full", choices=["smoke", "full"])
@@ -139,10 +152,18 @@ def _run(args: argparse.Namespace) -> int:
         from xstilts.data.prepare import main as prepare_main
 
         return prepare_main(args)
+    if args.verb == "lock":
+        from xstilts.data.lock import main as lock_main
+
+        return lock_main(args)
     if args.verb == "aggregate":
         from xstilts.aggregate import main as aggregate_main
 
         return aggregate_main(args)
+    if args.verb == "export":
+        from xstilts.export import main as export_main
+
+        return export_main(args)
     if args.verb == "bench":
         from xstilts.bench import main as bench_main
 

@@ -11,6 +11,7 @@ Paths follow docs/design.md "Results layout"; job paths in `cells()` are relativ
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -75,23 +76,27 @@ class Prepare:
     task: str | None
     source: str
     local_dir: str | None
-    revision: str | None
+    revisions: tuple[tuple[str, str], ...]  # (hub repository, commit) of every repository read; () = local
     languages: list[str] | None
     max_examples: int | None  # tasks only: the corpus and translated data are sized by their mirror
     out: str
+    missing_dev: str = "carve"  # config data.missing_dev, for a task without a dev split (TyDiQA)
 
     def options(self) -> list[str]:
         """The optional `xstilts prepare` arguments of this job."""
         args = []
-        for flag, value in (("--local-dir", self.local_dir), ("--revision", self.revision),
-                            ("--languages", ",".join(self.languages or [])), ("--max-examples", self.max_examples)):
+        for repo, commit in self.revisions:
+            args += ["--revision", f"{repo}={commit}"]
+        for flag, value in (("--local-dir", self.local_dir),
+                            ("--languages", ",".join(self.languages or [])), ("--max-examples", self.max_examples),
+                            ("--missing-dev", self.missing_dev if self.missing_dev != "carve" else None)):
             if value:
                 args += [flag, str(value)]
         return args
 
 
 # ------------------------------------------------------------------------------------------- config
-def load_config(path: str | Path, schema: str | Path) -> dict:
+def load_config(path: str | Path, schema: str | Path, *, locked: bool = True) -> dict:
     """Read a config YAML file and `check_config` it (what the tests use; Snakemake reads the file itself)."""
     try:
         config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -99,13 +104,14 @@ def load_config(path: str | Path, schema: str | Path) -> dict:
         raise UserError(f"config {path}: cannot read it as YAML ({e})") from None
     if not isinstance(config, dict):
         raise UserError(f"config {path}: expected a mapping at the top level, got {type(config).__name__}")
-    return check_config(config, schema)
+    return check_config(config, schema, locked=locked)
 
 
-def check_config(config: dict, schema: str | Path) -> dict:
+def check_config(config: dict, schema: str | Path, *, locked: bool = True) -> dict:
     """Validate `config` against the JSON schema and the registry, fill schema defaults in place, return it.
 
     Every violation raises one `UserError` naming the config key, the value and what was expected.
+    `locked=False` skips resolving hub branches through the lock file (what `xstilts lock` itself needs).
     """
     import jsonschema
     from snakemake.utils import validate
@@ -113,12 +119,31 @@ def check_config(config: dict, schema: str | Path) -> dict:
     schema_doc = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema_doc).iter_errors(config))
     if error is not None:
-        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        hint = error.schema.get("description") if isinstance(error.schema, dict) else None
-        raise UserError(f"config key {where}: {error.message}" + (f" (expected: {hint})" if hint else ""))
+        raise UserError(_schema_message(error))
     validate(config, str(Path(schema).resolve()), set_default=True)  # fills the schema's defaults
+    _select_backbones(config)
     _check_names(config)
+    if locked:
+        _check_pins(config)
     return config
+
+
+def _schema_message(error) -> str:
+    """One line for a schema violation; an unknown key gets the closest valid one (a typo, usually)."""
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        if unknown and known:
+            return (f"config key {where}: unknown key {unknown[0]!r}{_did_you_mean(unknown[0], known)}; "
+                    f"valid keys: {', '.join(known)}")
+    hint = error.schema.get("description") if isinstance(error.schema, dict) else None
+    return f"config key {where}: {error.message}" + (f" (expected: {hint})" if hint else "")
+
+
+def _did_you_mean(value, allowed) -> str:
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _fail(key: str, value, expected: str) -> UserError:
@@ -128,7 +153,22 @@ def _fail(key: str, value, expected: str) -> UserError:
 def _check_subset(key: str, values, allowed, what: str) -> None:
     for v in values or ():
         if v not in allowed:
-            raise _fail(key, v, f"{what}: {', '.join(map(str, allowed))}")
+            raise _fail(key, v, f"{what}{_did_you_mean(v, allowed)}: {', '.join(map(str, allowed))}")
+
+
+def _select_backbones(config: dict) -> None:
+    """`backbone: NAME` (or a list) keeps only those entries of `backbones`, in place: every other part of
+    the workflow then sees the selected backbones alone. This is how one config lists several backbones and
+    a run picks one (`--config backbone=NAME`); `--config backbones=...` would MERGE into the file's."""
+    selected = config.get("backbone")
+    if selected is not None:
+        names = [selected] if isinstance(selected, str) else list(selected)
+        _check_subset("backbone", names, list(config["backbones"]), "a name listed under `backbones`")
+        config["backbones"] = {name: config["backbones"][name] for name in names}
+    for name, spec in config["backbones"].items():
+        if spec["kind"] == "local" and not (Path(spec["path"]) / "config.json").is_file():
+            raise UserError(f"config key backbones.{name}.path: {spec['path']!r} has no config.json; expected a "
+                            "directory written by save_pretrained (model and tokenizer files)")
 
 
 def _check_names(config: dict) -> None:
@@ -174,7 +214,16 @@ def _check_data(config: dict) -> None:
     if data["synth"] and data["local_dir"]:
         raise UserError("config key data.local_dir: not allowed together with data.synth (the synthetic data is "
                         f"written to {SYNTH_DIR}); remove one of them")
-    _check_subset("data.revisions", list(data["revisions"]), list(registry.TASKS), "a registry task")
+    _check_subset("data.revisions", list(data["revisions"]), list(registry.REPOS_BY_ID), "a registry.REPOS id")
+    if data["source"] == "hub":
+        for task in translated_tasks(config):
+            try:
+                source = registry.translated_source(task, hub=True)
+            except UserError as e:
+                raise UserError(f"config key variants.mt: {e}") from None
+            if _translated_languages(config, source) == []:
+                raise UserError(f"config key languages: variant mt of task {task!r}: source {source.path!r} has "
+                                f"none of {config['languages']} (it has: {', '.join(source.languages or ())})")
     if raw_dir(config) is None:
         needs_local = [f"data.source {data['source']!r}"] if data["source"] == "local" else _local_only_needs(config)
         if needs_local:
@@ -183,13 +232,15 @@ def _check_data(config: dict) -> None:
 
 
 def _local_only_needs(config: dict) -> list[str]:
-    """What in a hub config still reads the local mirror (licensed data, translations, the MLM corpus)."""
-    needs = [f"task {t!r}" for t in prepared_tasks(config) if _local_only(t)]
-    if config["variants"].get("mt"):
-        needs.append("variant mt")
-    if needs_corpus(config):
-        needs.append("the MLM corpus")
-    return needs
+    """What in a hub config still reads the local mirror (licensed data, script-only repositories)."""
+    return [f"task {t!r}" for t in prepared_tasks(config) if _local_only(t)]
+
+
+def _check_pins(config: dict) -> None:
+    """Every hub repository and backbone resolves to a commit (pinned, or through the lock): one line if not."""
+    prepare_jobs(config)
+    for backbone in hub_backbones(config):
+        backbone_commit(config, backbone)
 
 
 def _check_hparams(config: dict) -> None:
@@ -256,6 +307,25 @@ def rows(config: dict) -> list[Row]:
     return out
 
 
+def check_row(config: dict, row: Row) -> None:
+    """A UserError naming the wildcard whose value is outside this config's grid (a target path asked for
+    by hand: `seed7` when `seeds: [0]`, a LoRA row the adaptation selector leaves out)."""
+    adaptations = [a for a in ADAPTATIONS if a in config["adaptations"]]
+    for wildcard, value, allowed in (
+            ("backbone", row.backbone, list(config["backbones"])), ("adaptation", row.adaptation, adaptations),
+            ("seed", row.seed, config["seeds"]), ("intermediate", row.intermediate, config["intermediate"]),
+            ("variant", row.variant, variants_of(config, row.intermediate))):
+        if value not in allowed:
+            raise UserError(f"target {row.path}: wildcard {wildcard}={value!r} is outside this config's grid; "
+                            f"allowed: {', '.join(map(str, allowed))}")
+    if row not in rows(config):
+        selector = config["adaptations"][row.adaptation] or {}
+        raise UserError(f"target {row.path}: wildcard adaptation={row.adaptation!r} does not cover intermediate "
+                        f"{row.intermediate!r} variant {row.variant!r}; config key adaptations.{row.adaptation} "
+                        f"selects intermediate: {', '.join(selector.get('intermediate') or ['all'])}, variants: "
+                        f"{', '.join(selector.get('variants') or ['all'])}")
+
+
 def intermediate_jobs(config: dict) -> list[Row]:
     return [r for r in rows(config) if r.intermediate != NONE]
 
@@ -309,19 +379,60 @@ def _local_only(task: str) -> bool:
     return any(s.local_only for srcs in registry.get_task(task).sources.values() for s in srcs)
 
 
-def _source(config: dict, task: str | None) -> tuple[str, str | None]:
-    """(source, revision) a task is prepared from; local-only sources (and the corpus) always read local."""
-    if config["data"]["source"] == "local" or task is None or _local_only(task):
-        return "local", None
-    return "hub", config["data"]["revisions"].get(task, config["data"]["revision"])
+def _hub_sources(config: dict, kind: str, task: str | None) -> list:
+    """The sources one prepare job (`kind` task|translated|corpus) reads from the hub; [] = the local mirror.
+    Local-only sources (licensed, script-only) always read the mirror."""
+    if config["data"]["source"] == "local":
+        return []
+    if kind == "corpus":
+        return [registry.CORPUS_HUB_SOURCE]
+    if kind == "translated":
+        return [registry.translated_source(task, hub=True)]
+    if _local_only(task):
+        return []
+    return [s for srcs in registry.get_task(task).sources.values() for s in srcs]
 
 
-def _prepared_root(config: dict, task: str | None) -> str:
+def hub_revision(config: dict, repo: str) -> str:
+    """The revision a config asks for a hub dataset repository: `data.revisions`, else the registry's pin."""
+    return config["data"]["revisions"].get(repo) or registry.REPOS_BY_ID[repo].revision
+
+
+def _locked(config: dict, section: str, repo: str, revision: str, key: str) -> str:
+    """`revision` itself when it is a commit, else the commit the lock file (`data.lock`) holds for it."""
+    from xstilts.data.lock import locked_commit  # lazily: only configs with branches need it
+
+    return locked_commit(config["data"].get("lock"), section, repo, revision, key)
+
+
+def _commits(config: dict, sources: list) -> dict[str, str]:
+    """{hub repository: commit} for the sources of one prepare job."""
+    repos = dict.fromkeys(registry.hub_repo(s).id for s in sources)
+    return {r: _locked(config, "datasets", r, hub_revision(config, r), f"data.revisions.{r}") for r in repos}
+
+
+def backbone_commit(config: dict, backbone: str) -> str:
+    """The commit a hub backbone is fetched at (its `revision`, through the lock when that is a branch)."""
+    spec = config["backbones"][backbone]
+    return _locked(config, "models", spec["model"], spec["revision"], f"backbones.{backbone}.revision")
+
+
+def _prepared_root(config: dict, commits: dict[str, str]) -> str:
     from xstilts.data.prepare import cache_key  # lazily: pyarrow is only needed when the DAG is built
 
     # The experiment name is part of the directory: configs choose different languages and caps, so two
     # experiments never overwrite each other's prepared data.
-    return f"{PREPARED_ROOT}/{config['experiment']}-{cache_key(*_source(config, task))}"
+    key = cache_key("hub", commits) if commits else cache_key("local")
+    return f"{PREPARED_ROOT}/{config['experiment']}-{key}"
+
+
+def hub_repos(config: dict) -> dict[str, dict[str, str]]:
+    """Everything a config reads from the hub, as asked (before the lock): {"datasets"|"models": {id: revision}}."""
+    sources = [s for job in _prepare_specs(config) for s in _hub_sources(config, job[0], job[1])]
+    datasets = {registry.hub_repo(s).id: None for s in sources}
+    return {"datasets": {r: hub_revision(config, r) for r in datasets},
+            "models": {config["backbones"][b]["model"]: config["backbones"][b]["revision"]
+                       for b in hub_backbones(config)}}
 
 
 def prepared_tasks(config: dict) -> list[str]:
@@ -339,32 +450,60 @@ def needs_corpus(config: dict) -> bool:
     return bool(config["variants"].get("mlm") or pretrained_backbones(config))
 
 
+def _job_root(config: dict, kind: str, task: str | None) -> tuple[str, dict[str, str]]:
+    commits = _commits(config, _hub_sources(config, kind, task))
+    return _prepared_root(config, commits), commits
+
+
 def prepared_dir(config: dict, task: str) -> str:
-    return f"{_prepared_root(config, task)}/{task}"
+    return f"{_job_root(config, 'task', task)[0]}/{task}"
 
 
 def translated_dir(config: dict, task: str) -> str:
-    return f"{_prepared_root(config, None)}/{TRANSLATED}/{task}"
+    return f"{_job_root(config, 'translated', task)[0]}/{TRANSLATED}/{task}"
 
 
 def corpus_dir(config: dict) -> str:
-    return f"{_prepared_root(config, None)}/{CORPUS}"
+    return f"{_job_root(config, 'corpus', None)[0]}/{CORPUS}"
+
+
+def _prepare_specs(config: dict) -> list[tuple[str, str | None]]:
+    """(kind, task) of every prepare job: tasks, translated training data (variant mt), the corpus."""
+    return ([("task", t) for t in prepared_tasks(config)] + [("translated", t) for t in translated_tasks(config)]
+            + ([("corpus", None)] if needs_corpus(config) else []))
+
+
+def _translated_languages(config: dict, source) -> list[str] | None:
+    """The configured non-English languages a translated source has (None: the source's own default)."""
+    langs = _all_languages(config)
+    if langs is None:
+        return None
+    return [x for x in langs if x != "en" and source.has_language(x)]
 
 
 def prepare_jobs(config: dict) -> list[Prepare]:
     """Every prepare job the grid needs: tasks, translated training data (variant mt), the corpus."""
     local = raw_dir(config)
     jobs = []
-    for task in prepared_tasks(config):
-        source, revision = _source(config, task)
-        langs = languages(config, task) if registry.get_task(task).role == "target" else None
-        jobs.append(Prepare("task", task, source, local if source == "local" else None, revision, langs,
-                            config["data"]["max_examples"], prepared_dir(config, task)))
-    non_english = [x for x in _all_languages(config) or () if x != "en"] or None
-    jobs += [Prepare("translated", t, "local", local, None, non_english, None, translated_dir(config, t))
-             for t in translated_tasks(config)]
-    if needs_corpus(config):
-        jobs.append(Prepare("corpus", None, "local", local, None, _all_languages(config), None, corpus_dir(config)))
+    for kind, task in _prepare_specs(config):
+        root, commits = _job_root(config, kind, task)
+        source, local_dir, pins = ("hub", None, tuple(commits.items())) if commits else ("local", local, ())
+        if kind == "task":
+            langs = languages(config, task) if registry.get_task(task).role == "target" else None
+            splits = registry.get_task(task).sources
+            no_dev = "train" in splits and "dev" not in splits
+            jobs.append(Prepare("task", task, source, local_dir, pins, langs, config["data"]["max_examples"],
+                                f"{root}/{task}", config["data"]["missing_dev"] if no_dev else "carve"))
+        elif kind == "translated":
+            if commits:
+                langs = _translated_languages(config, registry.translated_source(task, hub=True))
+            else:
+                langs = [x for x in _all_languages(config) or () if x != "en"] or None
+            jobs.append(Prepare("translated", task, source, local_dir, pins, langs, None,
+                                f"{root}/{TRANSLATED}/{task}"))
+        else:
+            jobs.append(Prepare("corpus", None, source, local_dir, pins, _all_languages(config), None,
+                                f"{root}/{CORPUS}"))
     return jobs
 
 
@@ -382,7 +521,11 @@ def results_dir(config: dict) -> str:
     return f"results/{config['experiment']}"
 
 
-def model_dir(backbone: str) -> str:
+def model_dir(backbone: str, config: dict | None = None) -> str:
+    """Where a backbone's pretrained model directory is: resources/models/<backbone> (fetched or pretrained
+    there), or, given the config, the `path` of a `kind: local` backbone (already on disk)."""
+    if config is not None and config["backbones"][backbone]["kind"] == "local":
+        return config["backbones"][backbone]["path"]
     return f"{MODELS_ROOT}/{backbone}"
 
 
@@ -401,7 +544,7 @@ def log_path(row_path: str, phase: str, name: str | None = None, kind: str = "lo
 def encoder_dir(config: dict, row: Row) -> str:
     """The encoder phase (iii) and retrieval start from: the pretrained model for `none`, else phase (ii)'s."""
     if row.intermediate == NONE:
-        return model_dir(row.backbone)
+        return model_dir(row.backbone, config)
     return f"{results_dir(config)}/{job_dir(row.path, 'intermediate')}"
 
 
@@ -480,7 +623,9 @@ def wildcard_constraints(config: dict) -> dict[str, str]:
         "backbone": alt(config["backbones"]),
         "adaptation": alt(ADAPTATIONS),
         "seed": r"\d+",
-        "intermediate": alt(config["intermediate"]),
+        # every setting the registry knows, not only the config's: a target path with another one reaches
+        # check_row, which names the wildcard and the allowed values (instead of "no rule to produce")
+        "intermediate": alt([NONE, *registry.intermediate_tasks(), MULTITASK]),
         "variant": alt(VARIANTS),
         "target": alt(targets(config)),
         "train_task": alt(training_tasks(config)),

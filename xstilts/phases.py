@@ -67,6 +67,20 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _each_language(label: str, languages: list[str], meter):
+    """Yields each language; once its work is done, logs a progress line with its count of examples
+    (sentences for retrieval) and the time so far and left."""
+    import time
+
+    started = time.perf_counter()
+    for i, lang in enumerate(languages, 1):
+        before = meter.examples
+        yield lang
+        elapsed = time.perf_counter() - started
+        _progress(f"{label}: language {i}/{len(languages)} {lang}: {meter.examples - before:,} examples, "
+                  f"{meter.examples:,} in all, elapsed {elapsed:.1f} s, ETA {elapsed / i * (len(languages) - i):.1f} s")
+
+
 def _job_key(**parts) -> str:
     """Identifies a training job's resumable state; logging settings (recipes.LOG_KEYS) are not part of it."""
     from xstilts.recipes import LOG_KEYS
@@ -153,23 +167,39 @@ def _dev_scorer(model, head: str, task, data_dir: str, tok, hp: dict, device):
 
     def score() -> float:
         preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device)
-        return selection_score(score_rows(task, rows, preds, "en"))
+        return selection_score(task, score_rows(task, rows, preds, "en"))
 
     return score
 
 
 # ------------------------------------------------------------------------------------------ phase (i)
 def run_fetch_model(args) -> int:
-    """Snapshot a hub model (pinned revision) into a local save_pretrained directory."""
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    """Snapshot a hub model at one commit into a local save_pretrained directory: safetensors only, no remote
+    code. T5-family checkpoints keep their encoder (AutoModelForTextEncoding maps mt5 to MT5EncoderModel);
+    the others keep their masked-LM model, whose head the mlm variant trains."""
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoModelForTextEncoding, AutoTokenizer
 
-    kwargs = {"revision": args.revision, "trust_remote_code": bool(args.trust_remote_code)}
-    tok = AutoTokenizer.from_pretrained(args.model, **kwargs)
-    model = AutoModelForMaskedLM.from_pretrained(args.model, **kwargs)
+    from xstilts.data.lock import check_safetensors
+    from xstilts.data.sources import hub_commit
+    from xstilts.models import T5_LIKE
+
+    commit = hub_commit(args.model, args.revision, "model")  # a branch is resolved, and recorded, here
+    check_safetensors(commit)
+    where = f"hub model {args.model!r} at {commit.sha}"
+    try:
+        model_type = AutoConfig.from_pretrained(args.model, revision=commit.sha).model_type
+        cls = AutoModelForTextEncoding if model_type in T5_LIKE else AutoModelForMaskedLM
+        model = cls.from_pretrained(args.model, revision=commit.sha, use_safetensors=True)
+        tok = AutoTokenizer.from_pretrained(args.model, revision=commit.sha)
+    except (OSError, ValueError, ImportError) as e:
+        raise UserError(f"{where}: cannot load it: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") \
+            from None
     with atomic_path(args.out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
-        write_json(Path(tmp) / "xstilts_source.json", {"model": args.model, "revision": args.revision})
+        write_json(Path(tmp) / "xstilts_source.json", {"model": args.model, "revision": args.revision,
+                                                        "commit": commit.sha, "class": type(model).__name__})
+    _log(f"fetch-model: {args.model} @ {args.revision} = {commit.sha} ({type(model).__name__})")
     return 0
 
 
@@ -281,6 +311,7 @@ def run_intermediate(args) -> int:
 def run_finetune(args) -> int:
     from xstilts import recipes
     from xstilts.accounting import CostMeter
+    from xstilts.evaluate import selection_metric
     from xstilts.models import build_task_model, count_parameters, load_tokenizer, save_model_dir
     from xstilts.train import Trainer
 
@@ -307,7 +338,7 @@ def run_finetune(args) -> int:
         tmp.mkdir()
         save_model_dir(model, tok, tmp / "model")
         write_json(tmp / "dev.json", {"task": task.name, "best_dev": log["best_dev"], "best_step": log["best_step"],
-                                      "metric": "f1" if task.head_kind in ("span", "tagging") else "accuracy"})
+                                      "metric": selection_metric(task)})
         write_json(tmp / "train_log.json", {**log, "train_examples": n, "hparams": hp, "adaptation": args.adaptation})
         write_json(tmp / "cost.json", meter.record(train_task=task.name, adaptation=args.adaptation, seed=args.seed))
     trainer.cleanup()
@@ -326,7 +357,7 @@ def run_evaluate(args) -> int:
     task = get_task(args.target)
     if task.kind in ("bitext_retrieval", "bitext_mining"):
         raise UserError(f"target {task.name!r} is a retrieval task; use `xstilts retrieve`")
-    hp = recipes.resolve("evaluate", args.hparams)
+    hp = recipes.resolve("evaluate", args.hparams, task=task.name)
     model = load_model_dir(args.model)
     head = next(iter(model.head_specs))
     train_task = get_task(model.head_specs[head]["task"])
@@ -339,25 +370,44 @@ def run_evaluate(args) -> int:
     labels = model.head_specs[head]["labels"]
     meter = CostMeter("evaluate", device, count_parameters(model), training=False)
     languages = args.languages or list(task.languages)
-    per_language = {}
+    per_split: dict[str, dict] = {split: {} for split in _scored_splits(args.data)}
     out = Path(args.out)
     with atomic_path(out) as tmp, torch.no_grad():
         tmp.mkdir()
-        for lang in languages:
-            rows = _rows(args.data, "test", languages=[lang])
-            if not rows:
-                raise UserError(f"{args.data}: split 'test' of {task.name} has no rows for language {lang!r}")
-            feats = encode_rows(task, rows, tok, hp, train=False, data_key=_data_key(args.data, "test", None, [lang]),
-                                labels=labels)
-            meter.examples += len(rows)
-            preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter)
-            per_language[lang] = score_rows(task, rows, preds, lang)
-            write_submission(tmp, task, lang, rows, preds, labels)
-        summary = task_summary(task.name, per_language)
-        write_json(tmp / "metrics.json", {"task": task.name, "metric": task.metric, **summary})
+        for lang in _each_language(f"evaluate {task.name}", languages, meter):
+            for split, per_language in per_split.items():
+                limit = hp["dev_max_examples"] if split == "dev" else None
+                rows = _rows(args.data, split, languages=[lang], limit=limit)
+                if not rows and split == "dev":
+                    continue  # this language has no dev labels: only test is scored
+                if not rows:
+                    raise UserError(f"{args.data}: split 'test' of {task.name} has no rows for language {lang!r}")
+                feats = encode_rows(task, rows, tok, hp, train=False,
+                                    data_key=_data_key(args.data, split, limit, [lang]), labels=labels)
+                meter.examples += len(rows)
+                preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter)
+                per_language[lang] = score_rows(task, rows, preds, lang)
+                write_submission(tmp, task, lang, rows, preds, labels, split)
+        summary = task_summary(task.name, per_split["test"])
+        write_json(tmp / "metrics.json", {"task": task.name, "metric": task.metric, **summary,
+                                          "dev": _dev_summary(task.name, per_split)})
         write_json(tmp / "cost.json", meter.record(target=task.name))
-    _log(f"evaluate {task.name}: score {summary['score']:.2f} over {len(per_language)} languages")
+    _log(f"evaluate {task.name}: score {summary['score']:.2f} over {len(per_split['test'])} languages")
     return 0
+
+
+def _scored_splits(data_dir: str) -> list[str]:
+    """`test`, and `dev` too when the prepared data has one: every labelled split is scored (issue 12)."""
+    from xstilts.data.prepare import read_manifest
+
+    return ["test", "dev"] if "dev" in read_manifest(data_dir)["splits"] else ["test"]
+
+
+def _dev_summary(task: str, per_split: dict[str, dict]) -> dict | None:
+    """metrics.json's `dev`: the same layout as the (test) top level, or None when no language has dev labels."""
+    from xstilts.metrics import task_summary
+
+    return task_summary(task, per_split["dev"]) if per_split.get("dev") else None
 
 
 def embed(model, tok, texts: list[str], layer: int, hp: dict, device, meter=None) -> np.ndarray:
@@ -405,20 +455,31 @@ def run_retrieve(args) -> int:
         raise UserError(f"retrieval layer {layer} outside 0..{num_layers(model)} for {args.encoder}")
     meter = CostMeter("retrieval", device, count_parameters(model), training=False)
     languages = args.languages or list(task.languages)
-    per_language, details = {}, {}
+    per_split: dict[str, dict] = {split: {} for split in _scored_splits(args.data)}
+    details = {}
+
+    def embed_texts(texts: list[str]) -> np.ndarray:
+        return embed(model, tok, texts, layer, hp, device, meter)
+
+    def write_pairs(root: Path, kind: str, split: str, lang: str, lines) -> None:
+        write_text(root / kind / task.name / f"{split}-{lang}.tsv", "".join(f"{line}\n" for line in lines))
+
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
-        for lang in languages:
+        for lang in _each_language(f"retrieve {task.name}", languages, meter):
             if task.kind == "bitext_retrieval":
-                rows = _rows(args.data, "test", languages=[lang])
-                if not rows:
-                    raise UserError(f"{args.data}: Tatoeba test has no rows for language {lang!r}")
-                src = embed(model, tok, [r["source"] for r in rows], layer, hp, device, meter)
-                eng = embed(model, tok, [r["target"] for r in rows], layer, hp, device, meter)
-                pred = retrieval.tatoeba_predict(src, eng)
-                per_language[lang] = {"accuracy": retrieval.tatoeba_accuracy(pred, np.arange(len(rows)))}
-                write_text(tmp / "predictions" / task.name / f"test-{lang}.tsv", "".join(f"{int(p)}\n" for p in pred))
-                write_text(tmp / "labels" / task.name / f"test-{lang}.tsv", "".join(f"{i}\n" for i in range(len(rows))))
+                for split, per_language in per_split.items():
+                    rows = _rows(args.data, split, languages=[lang])
+                    if not rows and split == "dev":
+                        continue
+                    if not rows:
+                        raise UserError(f"{args.data}: Tatoeba test has no rows for language {lang!r}")
+                    # one prediction per ENGLISH sentence: the index of its nearest source sentence (XTREME)
+                    pred = retrieval.tatoeba_predict(embed_texts([r["source"] for r in rows]),
+                                                     embed_texts([r["target"] for r in rows]))
+                    per_language[lang] = {"accuracy": retrieval.tatoeba_accuracy(pred, np.arange(len(rows)))}
+                    write_pairs(tmp, "predictions", split, lang, (int(p) for p in pred))
+                    write_pairs(tmp, "labels", split, lang, range(len(rows)))
                 continue
             mined = {}
             for split in ("dev", "test"):
@@ -427,23 +488,23 @@ def run_retrieve(args) -> int:
                 en_rows = [r for r in pool if r["side"] == "en"]
                 if not src_rows or not en_rows:
                     raise UserError(f"{args.data}: BUCC {split} pool for {lang!r} is empty on one side")
-                src = embed(model, tok, [r["text"] for r in src_rows], layer, hp, device, meter)
-                eng = embed(model, tok, [r["text"] for r in en_rows], layer, hp, device, meter)
-                mined[split] = retrieval.bucc_candidates(src, [r["sent_id"] for r in src_rows], eng,
-                                                         [r["sent_id"] for r in en_rows], k=hp["bucc_k"])
+                mined[split] = retrieval.bucc_mine_pools(
+                    [r["sent_id"] for r in src_rows], [r["text"] for r in src_rows],
+                    [r["sent_id"] for r in en_rows], [r["text"] for r in en_rows], embed_texts, k=hp["bucc_k"])
             gold = {split: {(g["src_id"], g["en_id"]) for g in load_gold(args.data, split).to_pylist()
                             if g["lang"] == lang} for split in ("dev", "test")}
+            # tuned on the dev gold only, then applied unchanged to both splits (dev is in-sample by design)
             threshold, dev_f1 = retrieval.bucc_best_threshold(mined["dev"], gold["dev"])
-            pairs = retrieval.bucc_mine(mined["test"], threshold)
-            per_language[lang] = bucc_scores(pairs, gold["test"])
             details[lang] = {"threshold": threshold, "dev_f1": dev_f1}
-            write_text(tmp / "predictions" / task.name / f"test-{lang}.tsv",
-                       "".join(f"{s}\t{e}\n" for s, e in sorted(pairs)))
-            write_text(tmp / "labels" / task.name / f"test-{lang}.tsv",
-                       "".join(f"{s}\t{e}\n" for s, e in sorted(gold["test"])))
-        summary = task_summary(task.name, per_language)
+            for split in ("test", "dev"):
+                pairs = retrieval.bucc_mine(mined[split], threshold)
+                per_split[split][lang] = bucc_scores(pairs, gold[split])
+                write_pairs(tmp, "predictions", split, lang, (f"{s}\t{e}" for s, e in sorted(pairs)))
+                write_pairs(tmp, "labels", split, lang, (f"{s}\t{e}" for s, e in sorted(gold[split])))
+        summary = task_summary(task.name, per_split["test"])
         write_json(tmp / "metrics.json", {"task": task.name, "metric": task.metric, "layer": layer,
-                                          "bucc_dev_tuning": details or None, **summary})
+                                          "bucc_dev_tuning": details or None, **summary,
+                                          "dev": _dev_summary(task.name, per_split)})
         write_json(tmp / "cost.json", meter.record(target=task.name))
     _log(f"retrieve {task.name}: score {summary['score']:.2f} (layer {layer})")
     return 0

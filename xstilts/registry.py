@@ -90,31 +90,110 @@ TYDIQA_LANGUAGE_NAME = {
     "ru": "russian", "sw": "swahili", "te": "telugu",
 }
 
+# UD-POS languages whose hub config has no validation split (Kazakh: train + test; Thai, Tagalog, Yoruba:
+# test only; hub-sources.md section 1 [V]): test-only languages, never needed for selection (English dev is).
+UDPOS_TEST_ONLY = ("kk", "th", "tl", "yo")
+
 UPOS_TAGS = tuple("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
 PANX_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 
-# Pinned hub revisions. `refs/convert/parquet` is the hub's parquet export of each dataset, which loads
-# without running any dataset script; pin a commit sha in config (`data.revisions`) for a frozen run.
-# Every prepared split records the revision it was built from in its manifest.
-DEFAULT_REVISION = "refs/convert/parquet"
+# A hub revision that is a commit id; anything else (a branch, `refs/convert/parquet`, `refs/pr/N`) is resolved
+# to one by `xstilts lock` before a run (xstilts/data/lock.py).
+COMMIT_RE = r"[0-9a-f]{40}"
 
 
 @dataclass(frozen=True)
 class Source:
-    """One hub dataset (and the local mirror of it) a split is read from.
+    """One split of one dataset, read from its hub repository (`REPOS[path]`) or from the local mirror of it.
 
     `config` and `split` may contain `{lang}` (XTREME code), `{udpos_name}`, `{iso3}`; a local mirror
-    stores the same files at `<local_dir>/<path>/<config>/<split>.parquet|jsonl`.
+    stores the same columns at `<local_dir>/<path>/<config>/<split>.parquet|jsonl`.
     """
 
-    path: str
+    path: str  # the local-mirror folder; `REPOS[path]` names the hub repository behind it
     config: str | None
     split: str
     raw_schema: str  # name of the raw-schema normaliser in xstilts.data.normalize
     # Only rows whose id starts with this prefix (TyDiQA's English training part).
     id_prefix: str | None = None
-    local_only: bool = False
+    # No loadable hub copy (licensed data, a script-only repository, a local layout): the manual step that
+    # fills the local mirror. Such a source is always read from the local mirror.
+    manual: str | None = None
+    # The languages this split exists in; None: every language of its task. (UD-POS kk/th/tl/yo have no
+    # validation split: they are test-only.)
+    languages: tuple[str, ...] | None = None
+    # Hub only: read these parquet files (a glob in the repository, placeholders allowed) instead of the
+    # README `configs:` entry, for layouts without one (`refs/convert/parquet`) or a first shard of a dump.
+    data_files: str | None = None
+
+    @property
+    def local_only(self) -> bool:
+        return self.manual is not None
+
+    def has_language(self, lang: str) -> bool:
+        return self.languages is None or lang in self.languages
+
+
+@dataclass(frozen=True)
+class HubRepo:
+    """A hub dataset repository and the revision every source in it is read at."""
+
+    id: str  # canonical namespaced id (short ids redirect today, cache folders follow the id passed)
+    revision: str  # a commit where a loadable one is established, else a branch that `xstilts lock` resolves
+    config: str | None = None  # the hub config of sources whose local mirror has no config folder
+    evidence: str = ""  # where the id, layout and revision come from: shared/reference/hub-sources.md section
+
+
+# The hub repository behind each local-mirror folder, with its pinned revision (hub-sources.md, evidence
+# grades [V] seen on a stored hub page, [C] pinned by third-party code). Config `data.revisions` overrides
+# a revision by repository id.
+REPOS: dict[str, HubRepo] = {r.id if k is None else k: r for k, r in [
+    ("anli", HubRepo("facebook/anli", "8e4813d81f46d313dac7892e1c28076917cfcdf9", "plain_text",
+                     "§5: 'Convert dataset to Parquet (#5)' [V]; splits train_r1..test_r3")),
+    ("glue", HubRepo("nyu-mll/glue", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c", None,
+                     "§2: parquet at bcdcba79 [C]; configs mnli, qqp")),
+    ("snli", HubRepo("stanfordnlp/snli", "cdb5c3d5eed6ead6e5a341c8e56e669bb666725b", "plain_text",
+                     "§6: 'Convert dataset to Parquet (#6)', script deleted [V]")),
+    ("squad", HubRepo("rajpurkar/squad", "7b6d24c440a36b6815f21b70d25016731768db1f", "plain_text",
+                      "§3: main as re-resolved 2026-09-02 [C]")),
+    ("squad_v2", HubRepo("rajpurkar/squad_v2", "3ffb306f725f7d2ce8394bc1873b24868140c412", "squad_v2",
+                         "§4: pinned by 2026 projects [C]; file names [U]")),
+    (None, HubRepo("Rowan/hellaswag", "218ec52e09a7e7462a5400043bb9a69a41d06b76", None,
+                   "§7: hub HEAD 2026-09-15, loads with datasets 4.5 [C]; config default")),
+    ("commonsense_qa", HubRepo("tau/commonsense_qa", "94630fe30dad47192a8546eb75f094926d47e155", None,
+                               "§8: lighteval pin, parquet [C]; config default")),
+    ("cosmos_qa", HubRepo("allenai/cosmos_qa", "7abfcdbc4014160732caee7b065177e7ac54679b", None,
+                          "§9: main holds the loading script cosmos_qa.py [V]: manual source")),
+    (None, HubRepo("google/xtreme", "21f88c0ff5bf413a83c854eb00050e75d245161f", None,
+                   "§1: tip of refs/pr/9 'Delete loading script', 183 parquet configs [V]")),
+    (None, HubRepo("facebook/xnli", "b8dd5d7af51114dbda02c0e3f6133f332186418e", None,
+                   "§11: 'Convert dataset to Parquet (#10)' b8dd5d7 [V], full id pinned by third-party code "
+                   "[C]; per-language train = machine-translated MultiNLI")),
+    (None, HubRepo("juletxara/xquad_xtreme", "refs/convert/parquet", None,
+                   "§11: main is a loading script [V]; the parquet export has <lang>/translate_train/0000.parquet "
+                   "[V]; its commit is not known: `xstilts lock` resolves it")),
+    (None, HubRepo("wikimedia/wikipedia", "b04c8d1ceb2f5cd4588862100d08de323dccfbaa", None,
+                   "§10: 'still main on 2026-09-02' [C]; configs <dump>.<lang>, train only")),
+]}
+
+_CCG_STEP = ("CCGbank is licensed (LDC2005T13) and has no hub copy: convert your copy into "
+             "<local_dir>/ccgbank/{train,validation}.jsonl (docs/data.md, 'CCGbank')")
+_COSMOS_STEP = ("allenai/cosmos_qa holds only a loading script, which datasets 5 does not run: write "
+                "<local_dir>/cosmos_qa/{train,validation}.jsonl from the authors' files (docs/data.md, 'Cosmos QA')")
+_BUCC_STEP = ("BUCC mining needs the original pools with distractors: unpack the BUCC 2018 release into "
+              "<local_dir>/bucc2018/ (docs/data.md, 'BUCC 2018')")
+
+
+REPOS_BY_ID: dict[str, HubRepo] = {r.id: r for r in REPOS.values()}
+
+
+def hub_repo(source: Source) -> HubRepo:
+    """The hub repository a (hub-readable) source is read from."""
+    try:
+        return REPOS[source.path]
+    except KeyError:
+        raise UserError(f"source {source.path!r} has no hub repository in registry.REPOS") from None
 
 
 @dataclass(frozen=True)
@@ -129,7 +208,9 @@ class Task:
     labels: tuple[str, ...] | None = None  # None: label set read from the training data (CCG supertags)
     train_on: str | None = None  # targets: the task whose ENGLISH training split fine-tunes the model
     group: str | None = None  # targets: XTREME score group
-    head: str | None = None  # tasks sharing a head name share one head in multi-task training
+    # Tasks sharing a head name share one head in multi-task training. None (every task today): the task's own
+    # head, as jiant gives each task of a mix (configurator.py:431-433; docs/protocol.md "Multi-task mix").
+    head: str | None = None
     description: str = ""
 
     @property
@@ -170,7 +251,7 @@ def _register(task: Task) -> None:
 
 # --------------------------------------------------------------------------------------------- intermediate
 _register(Task(
-    "anli_plus", "intermediate", "pair_classification", "accuracy", ("en",), labels=NLI_LABELS, head="nli",
+    "anli_plus", "intermediate", "pair_classification", "accuracy", ("en",), labels=NLI_LABELS,
     description="ANLI r1-r3 + MNLI + SNLI, one NLI head (SNLI label -1 dropped)",
     sources={
         "train": (Source("anli", None, "train_r1", "anli"), Source("anli", None, "train_r2", "anli"),
@@ -181,7 +262,7 @@ _register(Task(
     },
 ))
 _register(Task(
-    "mnli", "intermediate", "pair_classification", "accuracy", ("en",), labels=NLI_LABELS, head="nli",
+    "mnli", "intermediate", "pair_classification", "accuracy", ("en",), labels=NLI_LABELS,
     description="MultiNLI", sources={"train": _src("glue", "mnli", "train", "glue_mnli"),
                                      "dev": _src("glue", "mnli", "validation_matched", "glue_mnli")},
 ))
@@ -214,14 +295,14 @@ _register(Task(
 _register(Task(
     "cosmosqa", "intermediate", "multiple_choice", "accuracy", ("en",), labels=("0", "1", "2", "3"),
     description="Cosmos QA",
-    sources={"train": _src("cosmos_qa", None, "train", "cosmos_qa"),
-             "dev": _src("cosmos_qa", None, "validation", "cosmos_qa")},
+    sources={"train": _src("cosmos_qa", None, "train", "cosmos_qa", manual=_COSMOS_STEP),
+             "dev": _src("cosmos_qa", None, "validation", "cosmos_qa", manual=_COSMOS_STEP)},
 ))
 _register(Task(
     "ccg", "intermediate", "tagging", "token_accuracy", ("en",), labels=None,
     description="CCGbank supertagging (LDC licence: local files only, see docs/data.md)",
-    sources={"train": _src("ccgbank", None, "train", "ccg", local_only=True),
-             "dev": _src("ccgbank", None, "validation", "ccg", local_only=True)},
+    sources={"train": _src("ccgbank", None, "train", "ccg", manual=_CCG_STEP),
+             "dev": _src("ccgbank", None, "validation", "ccg", manual=_CCG_STEP)},
 ))
 
 # --------------------------------------------------------------------------------------------- target
@@ -241,7 +322,8 @@ _register(Task(
     "udpos", "target", "tagging", "seqeval_f1", XTREME_LANGUAGES["udpos"], labels=UPOS_TAGS,
     train_on="udpos", group="tagging", description="UD-POS v2.5 (seqeval over raw UPOS strings)",
     sources={"train": _src(_X, "udpos.{udpos_name}", "train", "udpos"),
-             "dev": _src(_X, "udpos.{udpos_name}", "validation", "udpos"),
+             "dev": _src(_X, "udpos.{udpos_name}", "validation", "udpos", languages=tuple(
+                 x for x in XTREME_LANGUAGES["udpos"] if x not in UDPOS_TEST_ONLY)),
              "test": _src(_X, "udpos.{udpos_name}", "test", "udpos")},
 ))
 _register(Task(
@@ -270,8 +352,8 @@ _register(Task(
 _register(Task(
     "bucc2018", "target", "bitext_mining", "bucc_f1", XTREME_LANGUAGES["bucc2018"], group="retrieval",
     description="BUCC 2018 mining: original files (pools + gold) from a local directory",
-    sources={"dev": _src("bucc2018", "{lang}-en", "sample", "bucc_original", local_only=True),
-             "test": _src("bucc2018", "{lang}-en", "training", "bucc_original", local_only=True)},
+    sources={"dev": _src("bucc2018", "{lang}-en", "sample", "bucc_original", manual=_BUCC_STEP),
+             "test": _src("bucc2018", "{lang}-en", "training", "bucc_original", manual=_BUCC_STEP)},
 ))
 _register(Task(
     "tatoeba", "target", "bitext_retrieval", "accuracy", XTREME_LANGUAGES["tatoeba"], group="retrieval",
@@ -332,13 +414,33 @@ def task_records() -> list[dict]:
     ]
 
 
-# Multilingual material that is not a task: the unlabelled MLM corpus (CC-100 / Wikipedia text in real
-# runs) and machine-translated intermediate training data (one file per task and language, in the
-# task's own raw schema). Both are local-only.
-CORPUS_SOURCE = Source("xstilts-corpus", "{lang}", "train", "text", local_only=True)
+# Multilingual material that is not a task: the unlabelled MLM corpus and machine-translated intermediate
+# training data. A local mirror holds them in its own layout (any language, any task; the synthetic data
+# writes it); the hub sources are real dumps and translations, in the languages they exist in.
+_LOCAL_LAYOUT = "a local-mirror layout of this project (docs/data.md)"
+CORPUS_SOURCE = Source("xstilts-corpus", "{lang}", "train", "text", manual=_LOCAL_LAYOUT)
+# Wikipedia (hub-sources.md section 10): the first parquet shard of the 2023-11-01 dump of each language.
+CORPUS_HUB_SOURCE = Source("wikimedia/wikipedia", None, "train", "text",
+                           data_files="20231101.{lang}/train-00000-of-*.parquet")
+# Hub translate-train data (hub-sources.md section 11): XNLI's machine-translated MultiNLI (`facebook/xnli`
+# `<lang>` train) and XTREME's SQuAD v1.1 translate-train (`juletxara/xquad_xtreme` parquet export).
+TRANSLATED_HUB_SOURCES: dict[str, Source] = {
+    "mnli": Source("facebook/xnli", "{lang}", "train", "xnli_mt",
+                   languages=tuple(x for x in XTREME_LANGUAGES["xnli"] if x != "en")),
+    "squad_v1": Source("juletxara/xquad_xtreme", None, "translate_train", "squad",
+                       data_files="{lang}/translate_train/*.parquet",
+                       languages=tuple(x for x in XTREME_LANGUAGES["xquad"] if x != "en")),
+}
 
 
-def translated_source(task: str) -> Source:
-    """Where the machine-translated training data of an intermediate task lives (local mirror)."""
+def translated_source(task: str, hub: bool = False) -> Source:
+    """Where the machine-translated training data of an intermediate task is read: the local mirror's
+    `xstilts-mt/<task>.<lang>` (any task), or the task's hub translations (UserError when it has none)."""
+    if hub:
+        get_task(task)
+        if task not in TRANSLATED_HUB_SOURCES:
+            raise UserError(f"task {task!r} has no machine-translated hub source (there are: "
+                            f"{', '.join(TRANSLATED_HUB_SOURCES)}); read it from a local mirror (data.source local)")
+        return TRANSLATED_HUB_SOURCES[task]
     raw = get_task(task).sources["train"][0].raw_schema
-    return Source("xstilts-mt", f"{task}.{{lang}}", "train", raw, local_only=True)
+    return Source("xstilts-mt", f"{task}.{{lang}}", "train", raw, manual=_LOCAL_LAYOUT)

@@ -19,9 +19,10 @@ from xstilts import __version__
 from xstilts.data.normalize import normalize
 from xstilts.data.sources import read_source
 from xstilts.errors import DataError, UserError
+from xstilts.registry import COMMIT_RE
 from xstilts.io import atomic_path, read_json, sha256_file, write_json, write_parquet
-from xstilts.registry import (CORPUS_SOURCE, DEFAULT_REVISION, SCHEMA_VERSION, TASKS, Task, get_task,
-                              translated_source)
+from xstilts.registry import (CORPUS_HUB_SOURCE, CORPUS_SOURCE, SCHEMA_VERSION, TASKS, Source, Task, get_task,
+                              hub_repo, translated_source)
 
 CORPUS_SCHEMA = {"lang": "string", "text": "string"}
 GOLD_SCHEMA = {"lang": "string", "src_id": "string", "en_id": "string"}
@@ -33,12 +34,34 @@ _ARROW_TYPES = {"string": pa.string(), "string?": pa.string(), "int64": pa.int64
 
 
 # --------------------------------------------------------------------------------------------- cache keys
-def cache_key(source: str, revision: str | None) -> str:
-    """Name of the prepare cache directory: what was read and the internal-schema version it was written in."""
+def cache_key(source: str, commits: dict[str, str] | None = None) -> str:
+    """Name of the prepare cache directory: what was read and the internal-schema version it was written in.
+
+    A hub cache is keyed by the COMMIT of every repository read (`{repo id: 40-hex commit}`), never by a
+    branch name, so data that moved upstream is never reused under the old name."""
     if source == "local":
         return f"local-v{SCHEMA_VERSION}"
-    slug = re.sub(r"[^A-Za-z0-9._]+", "-", revision or DEFAULT_REVISION).strip("-")
-    return f"hub-{slug}-v{SCHEMA_VERSION}"
+    if not commits or not all(re.fullmatch(COMMIT_RE, c) for c in commits.values()):
+        raise UserError(f"a hub prepare cache is keyed by commits; got {commits!r} (run `xstilts lock`)")
+    parts = [f"{re.sub(r'[^A-Za-z0-9._]+', '-', repo)}-{c[:12]}" for repo, c in sorted(commits.items())]
+    return f"hub-{'+'.join(parts)}-v{SCHEMA_VERSION}"
+
+
+def parse_revisions(values: list[str] | None, repos: list[str]) -> dict[str, str]:
+    """`--revision REPO=REV` (repeatable) into {repo: rev}; a bare `REV` is allowed when one repository is read."""
+    out: dict[str, str] = {}
+    for value in values or ():
+        repo, sep, rev = value.rpartition("=")
+        if not sep:
+            if len(repos) != 1:
+                raise UserError(f"--revision {value!r}: this job reads {len(repos)} hub repositories "
+                                f"({', '.join(repos)}); give REPO=REV for each")
+            repo = repos[0]
+        if repo not in repos:
+            raise UserError(f"--revision {value!r}: {repo!r} is not a repository this job reads "
+                            f"({', '.join(repos) or 'none'})")
+        out[repo] = rev
+    return out
 
 
 # --------------------------------------------------------------------------------------------- readers
@@ -155,8 +178,10 @@ class _Build:
     def read(self, split: str, lang: str, sources, task: Task | None, args) -> None:
         rows, gold = [], []
         for source in sources:
-            raw = read_source(source, lang, local_dir=args.local_dir if args.source == "local" else None,
-                              revision=args.revision, trust_remote_code=args.trust_remote_code,
+            hub = args.source == "hub" and not source.local_only
+            raw = read_source(source, lang, local_dir=None if hub else args.local_dir,
+                              revision=args.revisions.get(hub_repo(source).id) if hub else None,
+                              trust_remote_code=args.trust_remote_code,
                               task=task.name if task else "corpus")
             norm = normalize(raw, task)
             rows += norm.rows
@@ -204,30 +229,50 @@ def _gather_task(task: Task, args, build: _Build) -> list[str]:
     languages = args.languages or list(task.languages)
     _check_languages(task, languages)
     for split, sources in task.sources.items():
-        # Zero-shot transfer: training data is English only, whatever the evaluation languages.
+        # Zero-shot transfer: training data is English only, whatever the evaluation languages. A language a
+        # split does not exist in (UD-POS kk/th/tl/yo have no validation) is test-only: skipped there.
         for lang in (["en"] if split == "train" else languages):
-            build.read(split, lang, sources, task, args)
+            if all(s.has_language(lang) for s in sources):
+                build.read(split, lang, sources, task, args)
     if "train" in task.sources and "dev" not in task.sources:
-        train, dev = _carve(build.rows["train"]["en"], _rng(args.seed, "carve-dev"))
-        build.rows["train"]["en"], build.rows["dev"]["en"] = train, dev
-        build.carved_dev = _carve_record(args.seed)
+        if getattr(args, "missing_dev", "carve") == "test":  # absent (callers before the option): carve
+            # The authors' setting: all of English train is trained on and selection reads the English test
+            # rows, as jiant's tydiqa_en val is the English GoldP dev file (docs/protocol.md, "TyDiQA dev").
+            build.read("dev", "en", task.sources["test"], task, args)
+        else:
+            train, dev = _carve(build.rows["train"]["en"], _rng(args.seed, "carve-dev"))
+            build.rows["train"]["en"], build.rows["dev"]["en"] = train, dev
+            build.carved_dev = _carve_record(args.seed)
     return languages
 
 
 def _gather_translated(task: Task, args, build: _Build) -> list[str]:
     if "train" not in task.sources:
         raise UserError(f"task {task.name!r} has no training split, so no translated training data")
-    languages = [x for x in (args.languages or _target_languages()) if x != "en"]
-    source = translated_source(task.name)
+    source = translated_source(task.name, hub=args.source == "hub")
+    languages = _source_languages(source, task.name, args.languages, _target_languages())
     for lang in languages:
         build.read("train", lang, (source,), task, args)
     return languages
 
 
+def _source_languages(source: Source, what: str, asked: list[str] | None, default: list[str]) -> list[str]:
+    """The non-English languages to read from `source`: those asked (each must exist there, else one line
+    naming task, language and source), or by default the ones of `default` it has."""
+    path = f"{source.path}{'/' + source.config if source.config else ''}"
+    if asked:
+        missing = [x for x in asked if x != "en" and not source.has_language(x)]
+        if missing:
+            raise UserError(f"{what}: source {path!r} has no language(s) {', '.join(missing)}; it has: "
+                            f"{', '.join(source.languages or ())}")
+    return [x for x in (asked or default) if x != "en" and source.has_language(x)]
+
+
 def _gather_corpus(args, build: _Build) -> list[str]:
+    source = CORPUS_HUB_SOURCE if args.source == "hub" else CORPUS_SOURCE
     languages = args.languages or _target_languages()
     for lang in languages:
-        build.read("train", lang, (CORPUS_SOURCE,), None, args)
+        build.read("train", lang, (source,), None, args)
         build.rows["train"][lang], build.rows["dev"][lang] = _carve(build.rows["train"][lang],
                                                                     _rng(args.seed, "carve-dev", lang))
     build.carved_dev = _carve_record(args.seed)
@@ -252,10 +297,29 @@ def _check_args(args) -> None:
         raise UserError(f"--max-examples must be a positive integer, got {args.max_examples}")
 
 
+def _job_repos(task: Task | None, args) -> list[str]:
+    """The hub repositories this job reads (none for a local prepare)."""
+    if args.source != "hub":
+        return []
+    if task is None:
+        sources = [CORPUS_HUB_SOURCE]
+    elif args.translated:
+        sources = [translated_source(task.name, hub=True)]
+    else:
+        sources = [s for ss in task.sources.values() for s in ss if not s.local_only]
+    return list(dict.fromkeys(hub_repo(s).id for s in sources))
+
+
+def _hub_commits(inputs: list[dict]) -> dict[str, str] | None:
+    """{repo: commit} of every hub input read (the manifest's `revisions`)."""
+    return {x["hub"]: x["commit"] for x in inputs if "hub" in x} or None
+
+
 def main(args) -> int:
     """The `xstilts prepare` verb (arguments as in `xstilts.cli`)."""
     _check_args(args)
     task = get_task(args.task) if args.task else None
+    args.revisions = parse_revisions(getattr(args, "revision", None), _job_repos(task, args))
     build = _Build()
     if task is None:
         languages, columns, variant = _gather_corpus(args, build), CORPUS_SCHEMA, "corpus"
@@ -265,7 +329,7 @@ def main(args) -> int:
         languages, columns, variant = _gather_task(task, args, build), task.schema, "original"
     manifest = {
         "task": task.name if task else "corpus", "kind": task.kind if task else "text", "variant": variant,
-        "source": args.source, "revision": (args.revision or DEFAULT_REVISION) if args.source == "hub" else None,
+        "source": args.source, "revisions": _hub_commits(build.inputs),
         "schema_version": SCHEMA_VERSION, "languages": languages, "labels": _labels(task, build), "splits": {},
         "max_examples": args.max_examples, "seed": args.seed, "inputs": build.inputs,
         "dev_carved_from_train": build.carved_dev,
