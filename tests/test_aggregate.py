@@ -19,6 +19,7 @@ SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.
 TARGETS = registry.target_tasks()
 # A fake cell's score: the baseline scores BASE on every target; each setting adds its gain; seed 1 adds 2.
 BASE, GAIN, SEED_SHIFT = 50.0, {"none": 0.0, "mnli": 4.0, "squad_v1": 1.0}, 2.0
+DEV_SHIFT, NO_DEV = 10.0, ("xquad", "tatoeba")
 
 
 def config() -> dict:
@@ -60,10 +61,14 @@ def experiment(tmp_path):
         if failed_finetune in cell["chain"] or cell["path"] == no_trace:
             continue
         value = score(cell)
+        # dev where the target has a dev split (not XQuAD, Tatoeba): DEV_SHIFT points above test
+        dev = None if cell["target"] in NO_DEV else {
+            "score": value + DEV_SHIFT, "languages": {"en": {"accuracy": value + DEV_SHIFT}},
+            "average": {"accuracy": value + DEV_SHIFT}}
         write_json(results / cell["path"] / "metrics.json", {
             "task": cell["target"], "metric": "accuracy", "score": value,
             "languages": {"en": {"accuracy": value + 1}, "de": {"accuracy": value - 1}},
-            "average": {"accuracy": value}})
+            "average": {"accuracy": value}, "dev": dev})
     log = results / "logs" / "finetune" / "tiny/full/seed0/mnli/en/mnli.log"
     log.parent.mkdir(parents=True)
     log.write_text("step 10 loss 0.7\nxstilts finetune: diverged: loss is nan at step 12\n", encoding="utf-8")
@@ -128,12 +133,31 @@ def test_scores_parquet_is_long_with_languages_averages_and_task_scores(experime
     results, doc = experiment
     scores = pq.read_table(aggregate(results) / "scores.parquet").to_pandas()
     assert list(scores.columns) == ["backbone", "adaptation", "intermediate", "variant", "seed", "target",
-                                    "language", "metric", "value"]
+                                    "split", "language", "metric", "value"]
+    test = scores[scores.split == "test"]
     scored = len(doc["cells"]) - 2
-    assert len(scores) == scored * 4  # en, de, average accuracy, score
-    one = scores[(scores.intermediate == "squad_v1") & (scores.seed == 1) & (scores.target == "udpos")]
+    assert len(test) == scored * 4  # en, de, average accuracy, score
+    one = test[(test.intermediate == "squad_v1") & (test.seed == 1) & (test.target == "udpos")]
     assert dict(zip(one.language + ":" + one.metric, one.value)) == {
         "en:accuracy": 54.0, "de:accuracy": 52.0, "average:accuracy": 53.0, "average:score": 53.0}
+    dev = scores[scores.split == "dev"]
+    assert set(dev.target) == set(TARGETS) - set(NO_DEV)
+    one = dev[(dev.intermediate == "squad_v1") & (dev.seed == 1) & (dev.target == "udpos")]
+    assert dict(zip(one.language + ":" + one.metric, one.value)) == {
+        "en:accuracy": 63.0, "average:accuracy": 63.0, "average:score": 63.0}
+
+
+def test_dev_split_gets_its_own_matrices_and_test_keeps_the_old_names(experiment):
+    results, _ = experiment
+    out = aggregate(results)
+    test, dev = matrix(out / "transfer_matrix.csv"), matrix(out / "transfer_matrix_dev.csv")
+    assert list(dev.columns) == list(test.columns)
+    assert dev.loc[("full", "squad_v1"), "udpos"] == pytest.approx(test.loc[("full", "squad_v1"), "udpos"] + DEV_SHIFT)
+    assert dev[list(NO_DEV)].isna().all().all() and dev["xtreme"].isna().all()  # no dev: no XTREME score
+    delta = matrix(out / "transfer_delta_dev.csv")
+    assert delta.loc[("full", "mnli [+mlm]"), "udpos"] == pytest.approx(GAIN["mnli"] + 0.5)
+    for name in ("transfer_matrix_dev.md", "transfer_matrix_std_dev.csv", "transfer_delta_dev.md"):
+        assert (out / name).is_file()
 
 
 def test_efficiency_has_every_job_with_a_cost_and_row_totals(experiment):

@@ -192,3 +192,57 @@ def test_group_scores():
               "tydiqa": 50.0, "tatoeba": 40.0}
     assert metrics.group_scores(scores) == {"classification": 85.0, "tagging": 65.0, "qa": 60.0,
                                             "retrieval": None}
+
+
+# ------------------------------------------------------------------------------------------------ files the
+# official scorer reads (xstilts.evaluate.write_submission), through tests/xtreme_reader.py
+QA_ROWS = [
+    {"id": "q1", "lang": "de", "context": "Berlin ist die Hauptstadt von Deutschland.", "question": "Was?",
+     "answer_texts": ["Berlin"], "answer_starts": [0]},
+    {"id": "q2", "lang": "de", "context": "Berlin ist die Hauptstadt von Deutschland.", "question": "Wovon?",
+     "answer_texts": ["von Deutschland", "Deutschland"], "answer_starts": [26, 30]},
+    {"id": "q3", "lang": "de", "context": "Der Rhein fliesst nach Norden.", "question": "Wohin?",
+     "answer_texts": ["nach Norden"], "answer_starts": [17]},
+]
+
+
+@pytest.mark.parametrize("task_name", ["xquad", "mlqa", "tydiqa"])
+def test_qa_label_files_are_squad_v1_datasets_the_official_readers_parse(tmp_path, task_name):
+    from tests import xtreme_reader
+    from xstilts.evaluate import score_rows, write_submission
+    from xstilts.registry import get_task
+
+    task = get_task(task_name)
+    preds = ["Berlin", "Deutschland.", "im Norden"]
+    write_submission(tmp_path, task, "de", QA_ROWS, preds, None)
+    dataset = xtreme_reader.read_squad(tmp_path / "labels" / task_name / "test-de.json")
+    assert [len(p["qas"]) for p in dataset[0]["paragraphs"]] == [2, 1]  # rows sharing a context share a paragraph
+    assert dataset[0]["paragraphs"][0]["qas"][1]["answers"] == [{"text": "von Deutschland", "answer_start": 26},
+                                                                {"text": "Deutschland", "answer_start": 30}]
+    assert xtreme_reader.qa_references(dataset) == {r["id"]: r["answer_texts"] for r in QA_ROWS}
+    official = xtreme_reader.score_file_pair(task_name, tmp_path / "predictions" / task_name / "test-de.json",
+                                             tmp_path / "labels" / task_name / "test-de.json", "de")
+    ours = score_rows(task, QA_ROWS, preds, "de")
+    assert official == pytest.approx(ours, abs=1e-12)
+    # EM 2 of 3 (q2 after normalisation: "deutschland"); F1 q3 = 2 * 1/2 * 1/2 / 1 = 0.5
+    assert ours["exact_match"] == pytest.approx(200 / 3) and ours["f1"] == pytest.approx(250 / 3)
+
+
+@pytest.mark.parametrize("task_name, sentences", [
+    ("panx", [["B-PER", "I-PER", "O"], ["O"], ["B-LOC", "O", "O"]]),
+    ("udpos", [["DET", "NOUN"], ["PROPN", "VERB", "PUNCT"]]),
+])
+def test_tag_files_round_trip_through_the_2020_read_tag(tmp_path, task_name, sentences):
+    from tests import xtreme_reader
+    from xstilts.evaluate import score_rows, write_submission
+    from xstilts.registry import get_task
+
+    task = get_task(task_name)
+    rows = [{"id": str(i), "lang": "de", "tokens": ["w"] * len(s), "tags": s} for i, s in enumerate(sentences)]
+    preds = [list(s[:-1]) + ["O" if task_name == "panx" else "NOUN"] for s in sentences]  # last tag wrong
+    write_submission(tmp_path, task, "de", rows, preds, list(task.labels))
+    pred_file, gold_file = (tmp_path / kind / task_name / "test-de.tsv" for kind in ("predictions", "labels"))
+    for read in (xtreme_reader.read_tag_2020, xtreme_reader.read_tag_2021):
+        assert read(pred_file) == preds and read(gold_file) == sentences  # every sentence, the last one too
+    official = xtreme_reader.score_file_pair(task_name, pred_file, gold_file, "de")
+    assert official["f1"] == pytest.approx(score_rows(task, rows, preds, "de")["f1"], abs=1e-12)

@@ -79,9 +79,28 @@ def test_tatoeba_planted_pairs(backend):
     perm = rng.permutation(200)
     src = _noisy(rng, en[perm]) * 3.0  # unnormalised input: prediction uses cosine
     pred = retrieval.tatoeba_predict(src, en, backend=backend, chunk_size=64)
-    np.testing.assert_array_equal(pred, perm)
-    assert retrieval.tatoeba_accuracy(pred, perm) == 100.0
+    # one prediction per English sentence j: the source row i with perm[i] == j
+    np.testing.assert_array_equal(pred, np.argsort(perm))
+    assert retrieval.tatoeba_accuracy(pred, np.argsort(perm)) == 100.0
     assert retrieval.tatoeba_accuracy(pred, np.arange(200)) == pytest.approx(100 * np.mean(perm == np.arange(200)))
+
+
+@pytest.mark.parametrize("backend", ["faiss", "numpy"])
+def test_tatoeba_direction_is_xtremes_english_queries_into_the_source_index(backend):
+    # Gold: source row i <-> English row i. s0 and s1 both lie near e0, s1 nearer. Source -> English (the
+    # other direction) gives s0 -> e0 (right), s1 -> e0 (wrong): 50 %. XTREME's rule (utils_retrieve.py
+    # similarity_search: index the source side, query with English; IndexFlatL2 on unit rows) gives
+    # e0 -> s1 (wrong) and e1 -> s0 (cos 0.110 vs 0.053, wrong): 0 %.
+    src = np.array([[0.9, 0.1], [0.95, 0.05]])
+    en = np.array([[1.0, 0.0], [0.0, 1.0]])
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    l2 = ((unit(en)[:, None, :] - unit(src)[None, :, :]) ** 2).sum(-1)  # the XTREME rule, written out
+    np.testing.assert_array_equal(l2.argmin(axis=1), [1, 0])
+    pred = retrieval.tatoeba_predict(src, en, backend=backend)
+    np.testing.assert_array_equal(pred, [1, 0])
+    assert retrieval.tatoeba_accuracy(pred, [0, 1]) == 0.0
+    other_direction = retrieval.knn(retrieval.l2_normalize(src), retrieval.l2_normalize(en), 1, backend=backend)[1][:, 0]
+    assert retrieval.tatoeba_accuracy(other_direction, [0, 1]) == 50.0
 
 
 def test_margin_hand_computed():
@@ -169,3 +188,34 @@ def test_bucc_candidates_check_ids():
         retrieval.bucc_candidates(x, ["a", "b"], y, ["A", "B", "C"])
     with pytest.raises(DataError, match="row 2.*'b'.*row 1"):
         retrieval.bucc_candidates(x, ["a", "b", "b"], y, ["A", "B", "C"])
+
+
+def test_bucc_merges_identical_texts_and_never_predicts_a_duplicated_sentence():
+    # XTREME's reference code: mine over distinct texts (text_load_unify / unique_embeddings), then map text
+    # -> id deleting texts that occur under several ids (read_sent2id), so their pairs are never predicted.
+    # English "B" appears under e1 and e2. With distinct texts the pools are those of
+    # test_margin_hand_computed: margin(a, A) = 1 / 0.65; (b, B) is mined but B has two ids, so it is dropped.
+    vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0], "A": [1.0, 0.0], "B": [0.6, 0.8]}
+    calls = []
+
+    def embed(texts):
+        calls.append(list(texts))
+        return np.array([vectors[t] for t in texts])
+
+    cands = retrieval.bucc_mine_pools(["s0", "s1"], ["a", "b"], ["e0", "e1", "e2"], ["A", "B", "B"], embed, k=2,
+                                      backend="numpy")
+    assert calls == [["a", "b"], ["A", "B"]]  # each distinct text embedded once
+    assert [(s, e) for _, s, e in cands] == [("s0", "e0")]
+    assert cands[0][0] == pytest.approx(1 / 0.65, rel=1e-6)
+    # Without the merge (ids taken as distinct sentences), b's 2 nearest English are B twice: a pair with
+    # one of B's ids is proposed, which the reference code can never output.
+    plain = retrieval.bucc_candidates(embed(["a", "b"]), ["s0", "s1"], embed(["A", "B", "B"]), ["e0", "e1", "e2"],
+                                      k=2, backend="numpy")
+    assert {e for _, _, e in plain} & {"e1", "e2"}
+    # read_sent2id compares stripped lines: "B" and "B " are one repeated sentence there.
+    vectors["B "] = vectors["B"]
+    cands = retrieval.bucc_mine_pools(["s0", "s1"], ["a", "b"], ["e0", "e1", "e2"], ["A", "B", "B "], embed, k=2)
+    assert [(s, e) for _, s, e in cands] == [("s0", "e0")]
+    # On pools without duplicates nothing changes.
+    plain = retrieval.bucc_candidates(embed(["a", "b"]), ["s0", "s1"], embed(["A", "B"]), ["e0", "e1"], k=2)
+    assert retrieval.bucc_mine_pools(["s0", "s1"], ["a", "b"], ["e0", "e1"], ["A", "B"], embed, k=2) == plain

@@ -21,8 +21,10 @@ from xstilts.io import atomic_path, read_json, write_parquet, write_text
 
 ROW_KEYS = ["backbone", "adaptation", "intermediate", "variant"]
 SETTING_KEYS = ["backbone", "adaptation", "label"]  # a transfer-matrix row (seeds averaged)
-SCORE_COLUMNS = ["backbone", "adaptation", "intermediate", "variant", "seed", "target", "language", "metric",
-                 "value"]
+SCORE_COLUMNS = ["backbone", "adaptation", "intermediate", "variant", "seed", "target", "split", "language",
+                 "metric", "value"]
+# Scored splits and the suffix of their summary files: test keeps the historical names (transfer_matrix.csv).
+SPLITS = {"test": "", "dev": "_dev"}
 COST_FIELDS = ["wall_s", "device", "device_count", "device_s", "useful_tokens", "executed_tokens",
                "useful_flops", "executed_flops", "peak_memory_bytes", "peak_memory_kind", "energy_j",
                "trainable_params", "total_params", "examples", "steps"]
@@ -82,23 +84,30 @@ def _missing_reason(results: Path, cell: dict, jobs: dict[str, dict]) -> str:
 
 # ------------------------------------------------------------------------------------------- tables
 def _score_rows(cell: dict, metrics: dict) -> list[dict]:
-    base = {k: cell[k] for k in ("backbone", "adaptation", "intermediate", "variant", "seed", "target")}
-    out = [{**base, "language": lang, "metric": name, "value": float(value)}
-           for lang, values in metrics["languages"].items() for name, value in values.items()]
-    out += [{**base, "language": AVERAGE, "metric": name, "value": float(value)}
-            for name, value in (metrics.get("average") or {}).items()]
-    out.append({**base, "language": AVERAGE, "metric": "score", "value": float(metrics["score"])})
+    """Long rows of one cell: test from metrics.json's top level, dev from its `dev` object when present."""
+    out = []
+    for split, doc in (("test", metrics), ("dev", metrics.get("dev"))):
+        if not isinstance(doc, dict) or not isinstance(doc.get("score"), (int, float)):
+            continue  # no dev labels for this target (XQuAD, Tatoeba) or an older metrics.json
+        base = {**{k: cell[k] for k in ("backbone", "adaptation", "intermediate", "variant", "seed", "target")},
+                "split": split}
+        out += [{**base, "language": lang, "metric": name, "value": float(value)}
+                for lang, values in (doc.get("languages") or {}).items() for name, value in values.items()]
+        out += [{**base, "language": AVERAGE, "metric": name, "value": float(value)}
+                for name, value in (doc.get("average") or {}).items()]
+        out.append({**base, "language": AVERAGE, "metric": "score", "value": float(doc["score"])})
     return out
 
 
-def _per_seed(cells_doc: dict, scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per expected (row, seed): the task scores of the configured targets and the XTREME score."""
+def _per_seed(cells_doc: dict, scores: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """One row per expected (row, seed): the task scores of the configured targets on `split` and the XTREME
+    score (on dev always empty: XQuAD and Tatoeba have no dev split)."""
     from xstilts.metrics import xtreme_score
 
     targets = cells_doc["targets"]
     rows = pd.DataFrame([{k: c[k] for k in [*ROW_KEYS, "seed", "label"]} for c in cells_doc["cells"]])
     rows = rows.drop_duplicates(ignore_index=True)
-    task = scores[(scores.language == AVERAGE) & (scores.metric == "score")]
+    task = scores[(scores.language == AVERAGE) & (scores.metric == "score") & (scores.split == split)]
     wide = task.pivot_table(index=[*ROW_KEYS, "seed"], columns="target", values="value", aggfunc="first")
     table = rows.merge(wide.reset_index(), on=[*ROW_KEYS, "seed"], how="left").reindex(
         columns=[*ROW_KEYS, "seed", "label", *targets])
@@ -276,15 +285,18 @@ def main(args) -> int:
     write_parquet(out / "scores.parquet", _arrow(scores))
     targets = cells_doc["targets"]
     columns = [*targets, XTREME]
-    per_seed = _per_seed(cells_doc, scores)
-    matrix = _over_seeds(per_seed, targets, "mean")
-    write_text(out / "transfer_matrix.md", _markdown(matrix))
-    _write_csv(out / "transfer_matrix.csv", matrix)
-    _write_csv(out / "transfer_matrix_std.csv", _over_seeds(per_seed, targets, "std"))
-    deltas = _deltas(per_seed, columns)
-    delta = _over_seeds(deltas, targets, "mean")
-    _write_csv(out / "transfer_delta.csv", delta)
-    write_text(out / "transfer_delta.md", _markdown(delta))
+    for split, suffix in SPLITS.items():  # one set of matrices per split; plots below are of test
+        per_seed = _per_seed(cells_doc, scores, split)
+        matrix = _over_seeds(per_seed, targets, "mean")
+        write_text(out / f"transfer_matrix{suffix}.md", _markdown(matrix))
+        _write_csv(out / f"transfer_matrix{suffix}.csv", matrix)
+        _write_csv(out / f"transfer_matrix_std{suffix}.csv", _over_seeds(per_seed, targets, "std"))
+        split_deltas = _deltas(per_seed, columns)
+        split_delta = _over_seeds(split_deltas, targets, "mean")
+        _write_csv(out / f"transfer_delta{suffix}.csv", split_delta)
+        write_text(out / f"transfer_delta{suffix}.md", _markdown(split_delta))
+        if split == "test":
+            deltas, delta = split_deltas, split_delta
     efficiency = _efficiency(results, cells_doc)
     _write_csv(out / "efficiency.csv", efficiency)
     _write_csv(out / "missing.csv", pd.DataFrame(missing, columns=[*ROW_KEYS, "seed", "target", "path", "reason"]))

@@ -9,13 +9,16 @@ queries x 1,024 base rows), so it takes large chunks, which keep its BLAS calls 
 with 256-query chunks faiss was slower than the numpy baseline).
 
 BUCC follows the LASER / XTREME `mine_bitext` protocol: ratio margin over k nearest neighbours in both
-directions, retrieval "max", then an F1-maximising threshold chosen on the dev gold and applied unchanged
-to test. See docs/metrics.md.
+directions, retrieval "max", over distinct texts (a sentence repeated under several ids is never
+predicted, as in XTREME's reference code), then an F1-maximising threshold chosen on the dev gold and
+applied unchanged to test. Tatoeba searches the source-language sentences with the English ones, as
+XTREME's code does. See docs/metrics.md.
 """
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Literal, Sequence
+from collections import Counter
+from typing import Callable, Hashable, Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -102,15 +105,21 @@ def knn(queries, base, k: int, backend: Backend = "faiss",
 
 
 # ------------------------------------------------------------------------------------------------ Tatoeba
+# XTREME's reference code (google-research/xtreme at b9da5f5, the parent of c168376):
+# third_party/run_retrieval.py:444-450 embeds x = `tatoeba.<lang>-eng.<lang>` and y = `tatoeba.<lang>-eng.eng`,
+# line 458 calls `similarity_search(x, y, ...)`, and third_party/utils_retrieve.py:333-341 normalises both,
+# `idx.add(x)` (line 339) and `idx.search(y, 1)` (line 340): the NON-English sentences are the index and the
+# English ones the queries. 1-NN accuracy is not symmetric, so the direction is part of the protocol.
 def tatoeba_predict(src_emb, en_emb, backend: Backend = "faiss",
                     chunk_size: int | None = None) -> np.ndarray:
-    """Index of the English sentence nearest (cosine) to each source sentence."""
+    """For each English sentence, the index of the nearest (cosine) source-language sentence (XTREME's
+    direction: source sentences indexed, English sentences query; see the comment above)."""
     src, en = l2_normalize(src_emb, "source embeddings"), l2_normalize(en_emb, "English embeddings")
-    return knn(src, en, 1, backend=backend, chunk_size=chunk_size)[1][:, 0]
+    return knn(en, src, 1, backend=backend, chunk_size=chunk_size)[1][:, 0]
 
 
 def tatoeba_accuracy(pred, gold_idx) -> float:
-    """Share of source sentences whose retrieved English sentence is the gold one, in percent."""
+    """Share of English queries whose retrieved source sentence is the gold (aligned) one, in percent."""
     return accuracy(np.asarray(pred).tolist(), np.asarray(gold_idx).tolist())
 
 
@@ -158,6 +167,47 @@ def bucc_candidates(src_emb, src_ids: Sequence[Hashable], en_emb, en_ids: Sequen
             seen_en.add(e)
             out.append((float(scores[i]), src_ids[s], en_ids[e]))
     return out
+
+
+def unify_texts(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct texts in first-seen order, and for every input row the index of its text.
+
+    XTREME mines over distinct sentences: `text_load_unify` (third_party/utils_retrieve.py:95-116 at
+    b9da5f5) maps identical lines to one index and `unique_embeddings` (lines 119-122) keeps one embedding
+    per text, both called by `mine_bitext` (lines 136-140), so a repeated sentence does not fill a k-NN
+    neighbourhood twice.
+    """
+    index: dict[str, int] = {}
+    rows = np.array([index.setdefault(t, len(index)) for t in texts], dtype=np.int64)
+    return list(index), rows
+
+
+def bucc_mine_pools(src_ids: Sequence[Hashable], src_texts: Sequence[str], en_ids: Sequence[Hashable],
+                    en_texts: Sequence[str], embed: Callable[[list[str]], np.ndarray], k: int = 4,
+                    backend: Backend = "faiss", chunk_size: int | None = None) -> list[Candidate]:
+    """BUCC candidates of two pools as XTREME's reference code makes them, best first, by sentence id.
+
+    1. Identical texts are merged before mining (`unify_texts`); `embed` is called once per side on the
+       distinct texts only.
+    2. `bucc_candidates` mines the distinct texts; like `mine_bitext` with its default threshold 0
+       (utils_retrieve.py:229) only candidates with a positive margin are kept.
+    3. Text -> id: `read_sent2id` (utils_retrieve.py:268-282) maps each stripped text to its id and
+       DELETES every text that occurs under more than one id (lines 274-281); `read_candidate2score`
+       (line 298) then skips any candidate whose source or English text is not in that map. So a pair
+       involving a duplicated sentence is never predicted, whichever of its ids the gold names.
+    """
+    src_ids, en_ids = _check_ids(src_ids, len(src_texts), "source pool"), _check_ids(en_ids, len(en_texts), "English pool")
+    sides = []
+    for ids, texts in ((src_ids, list(src_texts)), (en_ids, list(en_texts))):
+        distinct, _ = unify_texts(texts)
+        stripped = Counter(t.strip() for t in texts)
+        id_of = dict(zip(texts, ids))  # only read for texts that occur once
+        sides.append((distinct, [id_of[t] if stripped[t.strip()] == 1 else None for t in distinct]))
+    (src_distinct, src_id_of), (en_distinct, en_id_of) = sides
+    raw = bucc_candidates(embed(src_distinct), range(len(src_distinct)), embed(en_distinct), range(len(en_distinct)),
+                          k=k, backend=backend, chunk_size=chunk_size)
+    return [(score, src_id_of[s], en_id_of[e]) for score, s, e in raw
+            if score > 0 and src_id_of[s] is not None and en_id_of[e] is not None]
 
 
 def bucc_best_threshold(candidates: Iterable[Candidate],

@@ -36,6 +36,9 @@ rule aggregate:
         delta=report(f"{SUMMARY}/transfer_delta.csv", caption="../report/transfer_delta.rst",
                      category="Transfer"),
         delta_md=f"{SUMMARY}/transfer_delta.md",
+        # the same tables on the dev split (xstilts.aggregate.SPLITS; docs/metrics.md)
+        dev=[f"{SUMMARY}/{name}_dev.{ext}" for name, ext in (("transfer_matrix", "csv"), ("transfer_matrix", "md"),
+             ("transfer_matrix_std", "csv"), ("transfer_delta", "csv"), ("transfer_delta", "md"))],
         efficiency=report(f"{SUMMARY}/efficiency.csv", caption="../report/efficiency.rst",
                           category="Efficiency"),
         missing=report(f"{SUMMARY}/missing.csv", caption="../report/missing.rst", category="Scores"),
