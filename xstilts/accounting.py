@@ -5,19 +5,35 @@ parameters. Tokens are counted twice: useful (non-pad) and executed (incl. pad).
 
 from __future__ import annotations
 
+import functools
 import platform
 import resource
 import time
+from pathlib import Path
 
 import torch
 
 from xstilts.provenance import provenance
 
 
+@functools.cache
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("Intel(R) Xeon(R) ..."), so cost records say what ran them;
+    the architecture (`x86_64`) only where the system has no such line (macOS, most ARM boards)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name") and line.partition(":")[2].strip():
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_info(device: torch.device) -> dict:
+    """The device's name (GPU model from torch, CPU model otherwise), kind and count for a cost record."""
     if device.type == "cuda":
         return {"device": torch.cuda.get_device_name(device), "device_kind": "cuda", "device_count": 1}
-    return {"device": platform.processor() or platform.machine(), "device_kind": "cpu", "device_count": 1}
+    return {"device": cpu_model(), "device_kind": "cpu", "device_count": 1}
 
 
 class _Energy:

@@ -433,11 +433,9 @@ def bench_dag(repeats: int) -> dict:
 def machine() -> dict:
     import faiss
 
-    from xstilts.accounting import device_info
+    from xstilts.accounting import cpu_model, device_info
 
-    cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
-    return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model,
+    return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model(),
             "loadavg_start": [round(x, 2) for x in os.getloadavg()], "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "numpy": np.__version__, "faiss": faiss.__version__,
             **device_info(torch.device("cpu"))}
