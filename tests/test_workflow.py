@@ -138,7 +138,7 @@ def test_wrong_type_names_key_and_value():
 
 
 def test_unknown_key_and_hyperparameter_are_rejected():
-    assert "'seed' was unexpected" in invalid(lambda c: c.update(seed=1))
+    assert "unknown key 'seed' (did you mean 'seeds'?)" in invalid(lambda c: c.update(seed=1))
     msg = invalid(lambda c: c["hparams"]["evaluate"]["default"].update(learning_rate=1e-5))
     assert "hparams.evaluate.default" in msg and "'learning_rate'" in msg
     msg = invalid(lambda c: c["hparams"]["evaluate"].update(tatoeba={"max_length": 32}))

@@ -4,17 +4,24 @@ what they read is made in `xstilts.grid`; this file only adapts it to Snakemake'
 import os
 import shlex
 import signal
+import sys
 from pathlib import Path
-
-from snakemake.exceptions import WorkflowError
 
 from xstilts import grid, registry
 from xstilts.errors import UserError
 
+
+def fail(message):
+    """Bad input found while Snakemake reads the workflow or builds the DAG: one line and exit 2, as the
+    `xstilts` verbs do (a WorkflowError would print the file, line and a traceback frame around it)."""
+    print(f"xstilts: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 try:
     grid.check_config(config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml")
 except UserError as e:
-    raise WorkflowError(f"invalid config: {e}") from None
+    fail(f"invalid config: {e}")
 
 # Tokenised features are shared by every job that reads the same data with the same tokenizer, max length
 # and stride (xstilts.features.cached_features); jobs inherit this from Snakemake's environment.
@@ -50,9 +57,19 @@ wildcard_constraints:
     **grid.wildcard_constraints(config),
 
 
+GRID_ROWS = set(grid.rows(config))
+
+
 def row_of(wildcards):
-    return grid.Row(wildcards.backbone, wildcards.adaptation, int(wildcards.seed), wildcards.intermediate,
-                    wildcards.variant)
+    """The row of a job's wildcards; a target path outside the grid ends the run naming the wildcard."""
+    row = grid.Row(wildcards.backbone, wildcards.adaptation, int(wildcards.seed), wildcards.intermediate,
+                   wildcards.variant)
+    if row not in GRID_ROWS:
+        try:
+            grid.check_row(config, row)
+        except UserError as e:
+            fail(e)
+    return row
 
 
 def job_out(phase, name=None):
@@ -98,7 +115,7 @@ def get_encoder(wildcards):
     """The encoder directory a row's phase (iii) and retrieval read (the declared output that makes it)."""
     row = row_of(wildcards)
     if row.intermediate == grid.NONE:
-        return grid.model_dir(row.backbone)
+        return grid.model_dir(row.backbone, config)
     return f"{grid.encoder_dir(config, row)}/encoder"
 
 
@@ -139,7 +156,7 @@ def prepare_options(output_dir):
 def get_intermediate_input(wildcards):
     row = row_of(wildcards)
     tasks = grid.tasks_of(config, row.intermediate)
-    inputs = {"model": grid.model_dir(row.backbone), "data": [grid.prepared_dir(config, t) for t in tasks]}
+    inputs = {"model": grid.model_dir(row.backbone, config), "data": [grid.prepared_dir(config, t) for t in tasks]}
     if row.variant == "mlm":
         inputs["corpus"] = grid.corpus_dir(config)
     if row.variant == "mt":

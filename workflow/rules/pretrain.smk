@@ -56,4 +56,4 @@ rule pretrain:
 rule pretrain_all:
     """Target: every backbone of the config."""
     input:
-        [grid.model_dir(b) for b in config["backbones"]],
+        [grid.model_dir(b, config) for b in config["backbones"]],
