@@ -117,6 +117,18 @@ def test_dev_max_examples_caps_the_dev_split_only(row, tmp_path, tiny_model_dir)
     assert len((out / "labels/pawsx/test-en.tsv").read_text().splitlines()) == 3
 
 
+def test_a_dev_split_made_of_test_rows_is_not_scored_as_dev(row, tmp_path):
+    # data.missing_dev: test (the authors' TyDiQA selection on the English test rows) is no validation split
+    data = tmp_path / "tydiqa"
+    _cli("prepare", "--task", "tydiqa", "--source", "local", "--local-dir", str(FIXTURES), "--languages", "en,ar",
+         "--missing-dev", "test", "--out", str(data))
+    out = tmp_path / "eval"
+    _cli("evaluate", "--model", str(row.parents[6] / "ft" / "tydiqa"), "--target", "tydiqa", "--data", str(data),
+         "--languages", "en,ar", "--hparams", '{"max_length": 128, "doc_stride": 32}', "--out", str(out))
+    assert read_json(out / "metrics.json")["dev"] is None
+    assert not list(out.glob("*/*/dev-*"))
+
+
 def _bad_export(capsys, row: Path, out: Path) -> str:
     code = cli.main(["export", "--row", str(row), "--out", str(out)])
     err = capsys.readouterr().err.strip()

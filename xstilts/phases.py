@@ -375,13 +375,18 @@ def run_evaluate(args) -> int:
     with atomic_path(out) as tmp, torch.no_grad():
         tmp.mkdir()
         for lang in _each_language(f"evaluate {task.name}", languages, meter):
+            test_ids: set = set()
             for split, per_language in per_split.items():
                 limit = hp["dev_max_examples"] if split == "dev" else None
                 rows = _rows(args.data, split, languages=[lang], limit=limit)
-                if not rows and split == "dev":
-                    continue  # this language has no dev labels: only test is scored
+                if split == "dev" and (not rows or {r["id"] for r in rows} <= test_ids):
+                    # no dev labels in this language, or a "dev" that is test rows (data.missing_dev: test,
+                    # TyDiQA's authors' selection set): not a separate validation split, so not scored as one
+                    continue
                 if not rows:
                     raise UserError(f"{args.data}: split 'test' of {task.name} has no rows for language {lang!r}")
+                if split == "test":
+                    test_ids = {r["id"] for r in rows}
                 feats = encode_rows(task, rows, tok, hp, train=False,
                                     data_key=_data_key(args.data, split, limit, [lang]), labels=labels)
                 meter.examples += len(rows)
