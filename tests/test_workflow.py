@@ -86,6 +86,51 @@ def test_dry_run_lists_the_whole_grid(name, tmp_path):
     assert job_counts(result.stdout) == expected_counts(load(name))
 
 
+def test_backbone_selector_replaces_where_config_backbones_merge(tmp_path):
+    """`--config backbones={...}` merges into the file's backbones (both run); `backbone=NAME` keeps one."""
+    extra = ("backbones={mbert: {kind: hub, model: google-bert/bert-base-multilingual-cased, revision: "
+             + "0" * 40 + "}}")
+    merged = snakemake(tmp_path, CONFIGS["ci"], "-n", "--quiet", "rules", "--config", extra)
+    selected = snakemake(tmp_path, CONFIGS["ci"], "-n", "--quiet", "rules", "--config", extra, "backbone=mbert")
+    assert merged.returncode == 0 and selected.returncode == 0, merged.stderr + selected.stderr
+    ci, both, one = expected_counts(load("ci")), job_counts(merged.stdout), job_counts(selected.stdout)
+    assert both["intermediate"] == 2 * ci["intermediate"] and both["pretrain"] == 1
+    assert one["fetch_model"] == 1 and "pretrain" not in one
+    assert {k: one[k] for k in ("intermediate", "finetune", "evaluate", "retrieve")} == \
+        {k: ci[k] for k in ("intermediate", "finetune", "evaluate", "retrieve")}
+
+
+def test_local_backbone_is_read_in_place(tmp_path):
+    """kind: local names a save_pretrained directory: no fetch or pretrain job, the rules read it directly."""
+    model = tmp_path / "my model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    cfg = load("ci")
+    cfg["backbones"] = {"mine": {"kind": "local", "path": str(model)}}
+    path = tmp_path / "local.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    run = snakemake(tmp_path / "work", path, "-n", "-p")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "rule fetch_model" not in run.stdout and "rule pretrain:" not in run.stdout
+    assert f"--model '{model}'" in run.stdout  # phase (ii) reads the directory itself
+    assert "results/ci/mine/full/seed0/none/en/finetune/mnli" in run.stdout
+
+
+@pytest.mark.parametrize("name,downloads", [("xtreme", {"fetch_model", "prepare", "prepare_translated",
+                                                          "prepare_corpus"}), ("ci", {"fetch_model"})])
+def test_download_rules_are_local_rules_where_they_download(name, downloads, tmp_path):
+    """On a cluster the hub downloads run in the submitting Snakemake (the login node has the network)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    with SnakemakeApi(OutputSettings(quiet=True)) as api:
+        workflow = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=ROOT / "Snakefile",
+                                config_settings=ConfigSettings(configfiles=[CONFIGS[name]]), workdir=tmp_path)
+        local = workflow._workflow._localrules  # what Workflow.is_local reads; no public accessor
+    assert local & {"fetch_model", "prepare", "prepare_translated", "prepare_corpus"} == downloads
+    assert not local & {"pretrain", "intermediate", "finetune", "evaluate", "retrieve"}
+
+
 def test_demo_grid_has_what_the_brief_promises():
     cfg = grid.load_config(CONFIGS["config"], SCHEMA)
     rows = grid.rows(cfg)

@@ -79,3 +79,13 @@ localrules:
     cells,
     aggregate,
     summary,
+    # Downloads run where the network is: the submitting Snakemake (on a cluster, the login node).
+    fetch_model,
+
+
+if config["data"]["source"] == "hub":
+
+    localrules:
+        prepare,
+        prepare_translated,
+        prepare_corpus,
