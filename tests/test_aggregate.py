@@ -4,6 +4,7 @@ transfer matrix and its deltas, efficiency, and missing cells that never stop th
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -162,7 +163,8 @@ def test_dev_split_gets_its_own_matrices_and_test_keeps_the_old_names(experiment
 
 def test_efficiency_has_every_job_with_a_cost_and_row_totals(experiment):
     results, doc = experiment
-    eff = pd.read_csv(aggregate(results) / "efficiency.csv")
+    out = aggregate(results)
+    eff = pd.read_csv(out / "efficiency.csv")
     jobs = eff[eff.phase != "row_total"]
     assert len(jobs) == len(doc["jobs"]) - 2
     totals = eff[eff.phase == "row_total"].set_index(["adaptation", "seed", "label"])
@@ -170,6 +172,8 @@ def test_efficiency_has_every_job_with_a_cost_and_row_totals(experiment):
     # mnli full seed 1: intermediate 1e15 + 6 finetune + 9 evaluations at 1e14 each.
     assert totals.loc[("full", 1, "mnli"), "useful_flops"] == pytest.approx(1e15 + 15 * 1e14)
     assert totals.loc[("full", 1, "mnli"), "device_s"] == pytest.approx(16 * 3600)
+    text = (out / "efficiency.csv").read_text(encoding="utf-8")  # plain numbers: 2500000000000000, not 2.5e+15
+    assert ",2500000000000000," in text and not re.search(r"\de[+-]?\d", text)
     inter = jobs[jobs.phase == "intermediate"]
     assert set(inter.task) == {"mnli", "squad_v1"} and inter.trainable_params.eq(100).all()
 

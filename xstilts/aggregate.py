@@ -167,8 +167,13 @@ def _markdown(frame: pd.DataFrame) -> str:
     return blanked.to_markdown(index=False, floatfmt=".1f", missingval="") + "\n"
 
 
+def _plain(x: float) -> str:
+    """A float as plain decimals, never `1.26016e+06`: integers in full, at most 6 decimals, shortest form."""
+    return np.format_float_positional(x, precision=6, unique=True, fractional=True, trim="-")
+
+
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    write_text(path, frame.to_csv(index=False, float_format="%.6g"))
+    write_text(path, frame.to_csv(index=False, float_format=_plain))
 
 
 # ------------------------------------------------------------------------------------------- plots
