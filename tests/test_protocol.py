@@ -243,3 +243,41 @@ def test_config_key_missing_dev_rejects_other_values():
     with pytest.raises(UserError) as e:
         grid.check_config(config, SCHEMA)
     assert str(e.value).startswith("config key data.missing_dev: 'train' is not one of") and "\n" not in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------- QA doc stride
+def _window_starts(feats: dict, context_tokens: list) -> list[int]:
+    """Index (in the context's own tokens) of each window's first context token."""
+    starts = [o[0] for o in context_tokens]
+    return [starts.index(next(o for o in offsets if o[0] >= 0)[0]) for offsets in feats["offsets"]]
+
+
+@pytest.mark.parametrize("max_length,stride", [(64, 16), (48, 8)])
+def test_qa_windows_step_by_doc_stride_as_jiant(tiny_model_dir, max_length, stride):
+    """jiant (squad_style/core.py:161-185) and XTREME's run_squad move each window `doc_stride` context tokens."""
+    from xstilts.features import encode_qa
+    from xstilts.models import load_tokenizer
+
+    tok = load_tokenizer(tiny_model_dir)
+    context = " ".join(f"alpha beta {w} gamma" for w in ["delta", "mu", "nu", "xi", "omega"] * 8)
+    rows = [{"question": q, "context": context, "answer_texts": [], "answer_starts": []}
+            for q in ("where", "where is the omega of the delta")]  # two question lengths: two overlaps
+    feats = encode_qa(rows, tok, max_length, stride, train=False)
+    context_tokens = tok(context, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    for ex in (0, 1):
+        mine = {k: [v for v, e in zip(feats[k], feats["example"]) if e == ex] for k in ("offsets",)}
+        starts = _window_starts(mine, context_tokens)
+        assert len(starts) > 2 and all(b - a == stride for a, b in zip(starts, starts[1:])), starts
+    assert feats["example"] == sorted(feats["example"])  # example order
+
+
+def test_qa_questions_keep_at_most_64_tokens(tiny_model_dir):
+    """jiant squad_style/core.py:375 (max_query_length 64)."""
+    from xstilts.features import encode_qa
+    from xstilts.models import load_tokenizer
+
+    tok = load_tokenizer(tiny_model_dir)
+    rows = [{"question": " ".join(["alpha"] * 200), "context": "beta gamma", "answer_texts": [], "answer_starts": []}]
+    ids = encode_qa(rows, tok, 384, 128, train=False)["input_ids"][0]
+    n_context = len(tok("beta gamma", add_special_tokens=False)["input_ids"])
+    assert len(ids) == 64 + n_context + tok.num_special_tokens_to_add(pair=True)

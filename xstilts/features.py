@@ -19,7 +19,9 @@ from xstilts import __version__
 from xstilts.io import atomic_path, sha256_file, write_text
 
 # Part of every feature-cache key: bump it when an encoder below changes what it produces for the same data.
-FEATURE_FORMAT = 2
+# 3: QA windows step by `doc_stride` (jiant's meaning) instead of overlapping by it; questions cut at 64 tokens.
+FEATURE_FORMAT = 3
+MAX_QUESTION_TOKENS = 64  # jiant squad_style/core.py:375 `max_query_length`
 
 IGNORE = -100
 
@@ -58,38 +60,49 @@ def encode_multiple_choice(rows: list[dict], tok, max_length: int) -> dict[str, 
 
 
 def encode_qa(rows: list[dict], tok, max_length: int, stride: int, train: bool) -> dict[str, list]:
-    """Question + context windows (doc stride). Training targets: answer token span, or 0/0 when the
-    answer is not inside the window or the question is unanswerable. Inference keeps context offsets."""
+    """Question + context windows. `stride` is jiant's and XTREME's `doc_stride`: the STEP between the first
+    context tokens of consecutive windows (nyu-mll/jiant squad_style/core.py:161-185 hands the tokenizer an
+    overlap of max_length - doc_stride - question - special tokens), so it is turned into that overlap per
+    question length. Questions keep at most 64 tokens (jiant core.py:375), and never more than half the window.
+    Training targets: answer token span, or 0/0 when the answer is not inside the window or the question is
+    unanswerable. Inference keeps context offsets. Features come in example order."""
     questions = [r["question"].lstrip() for r in rows]
     contexts = [r["context"] for r in rows]
-    # The tokenizer needs every window to fit the overlap: cap questions at half the window (rare for real
-    # data: SQuAD questions are far shorter than 384 tokens) and keep the stride below what remains.
-    q_budget = max_length // 2
+    q_budget = min(MAX_QUESTION_TOKENS, max_length // 2)
     q_ids = tok(questions, add_special_tokens=False)["input_ids"]
     questions = [tok.decode(ids[:q_budget]) if len(ids) > q_budget else q for q, ids in zip(questions, q_ids)]
-    longest = max((min(len(ids), q_budget) for ids in q_ids), default=0)
-    stride = max(1, min(stride, max_length - longest - 5))
-    enc = tok(questions, contexts, truncation="only_second", max_length=max_length, stride=stride,
-              return_overflowing_tokens=True, return_offsets_mapping=True)
+    special = tok.num_special_tokens_to_add(pair=True)
+    by_overlap: dict[int, list[int]] = {}
+    for i, ids in enumerate(tok(questions, add_special_tokens=False)["input_ids"]):
+        room = max_length - len(ids) - special  # context tokens per window
+        by_overlap.setdefault(max(0, min(room - stride, room - 1)), []).append(i)
+    per_example: list[list[tuple]] = [[] for _ in rows]
+    for overlap, members in by_overlap.items():
+        enc = tok([questions[i] for i in members], [contexts[i] for i in members], truncation="only_second",
+                  max_length=max_length, stride=overlap, return_overflowing_tokens=True, return_offsets_mapping=True)
+        for f, ids in enumerate(enc["input_ids"]):
+            ex = members[enc["overflow_to_sample_mapping"][f]]
+            seq = enc.sequence_ids(f)
+            offsets = enc["offset_mapping"][f]
+            ctx_tokens = [j for j, s in enumerate(seq) if s == 1]
+            start_tok = end_tok = 0
+            r = rows[ex]
+            if r["answer_texts"]:
+                a_start = int(r["answer_starts"][0])
+                a_end = a_start + len(r["answer_texts"][0])
+                if ctx_tokens and offsets[ctx_tokens[0]][0] <= a_start and offsets[ctx_tokens[-1]][1] >= a_end:
+                    start_tok = next(j for j in ctx_tokens if offsets[j][1] > a_start)
+                    end_tok = next(j for j in reversed(ctx_tokens) if offsets[j][0] < a_end)
+            per_example[ex].append((ids, start_tok, end_tok,
+                                    [list(offsets[j]) if seq[j] == 1 else [-1, -1] for j in range(len(ids))]))
     out: dict[str, list] = {"input_ids": [], "example": [], "start": [], "end": [], "offsets": []}
-    for i, ids in enumerate(enc["input_ids"]):
-        ex = enc["overflow_to_sample_mapping"][i]
-        seq = enc.sequence_ids(i)
-        offsets = enc["offset_mapping"][i]
-        ctx_tokens = [j for j, s in enumerate(seq) if s == 1]
-        start_tok = end_tok = 0
-        r = rows[ex]
-        if r["answer_texts"]:
-            a_start = int(r["answer_starts"][0])
-            a_end = a_start + len(r["answer_texts"][0])
-            if ctx_tokens and offsets[ctx_tokens[0]][0] <= a_start and offsets[ctx_tokens[-1]][1] >= a_end:
-                start_tok = next(j for j in ctx_tokens if offsets[j][1] > a_start)
-                end_tok = next(j for j in reversed(ctx_tokens) if offsets[j][0] < a_end)
-        out["input_ids"].append(ids)
-        out["example"].append(ex)
-        out["start"].append(start_tok)
-        out["end"].append(end_tok)
-        out["offsets"].append([list(offsets[j]) if seq[j] == 1 else [-1, -1] for j in range(len(ids))])
+    for ex, windows in enumerate(per_example):
+        for ids, start_tok, end_tok, offsets in windows:
+            out["input_ids"].append(ids)
+            out["example"].append(ex)
+            out["start"].append(start_tok)
+            out["end"].append(end_tok)
+            out["offsets"].append(offsets)
     return out
 
 
