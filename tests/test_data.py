@@ -362,21 +362,17 @@ def test_parquet_mirror_reads_like_jsonl(tmp_path):
     assert read("udpos", "test", "de", tmp_path).rows == read("udpos", "test", "de").rows
 
 
-def test_hub_source_marked_local_only_refuses_the_hub():
-    with pytest.raises(UserError, match="only available from a local mirror"):
-        read_source(Source("ccgbank", None, "train", "ccg", local_only=True), "en")
+def test_hub_source_marked_local_only_refuses_the_hub_naming_the_manual_step():
+    with pytest.raises(UserError, match="only available from a local mirror; manual step: CCGbank is licensed"):
+        read_source(get_task("ccg").sources["train"][0], "en", task="ccg")
 
 
-def test_hub_load_failure_is_a_user_error_naming_the_dataset(monkeypatch):
-    import datasets
-
-    def missing(path, name=None, split=None, revision=None):
-        raise FileNotFoundError(f"Dataset '{path}' doesn't exist on the Hub")
-
-    monkeypatch.setattr(datasets, "load_dataset", missing)
-    with pytest.raises(UserError, match=r"hub:google/xtreme/PAWS-X\.de:test@refs/convert/parquet "
-                                        r"\(task 'pawsx', language 'de'\): could not load"):
-        read_source(get_task("pawsx").sources["test"][0], "de", task="pawsx")
+def test_missing_manual_source_names_task_and_manual_step(tmp_path):
+    (tmp_path / "cosmos_qa").mkdir()
+    with pytest.raises(UserError) as e:
+        read_source(get_task("cosmosqa").sources["train"][0], "en", local_dir=tmp_path, task="cosmosqa")
+    assert "task 'cosmosqa'" in str(e.value) and "manual step: allenai/cosmos_qa holds only a loading script" \
+        in str(e.value) and "\n" not in str(e.value)
 
 
 def test_squad_answers_without_answer_start_names_the_nested_field(tmp_path):

@@ -1,5 +1,5 @@
-"""`xstilts prepare` end to end on the fixture mirror, the hub path (with `datasets.load_dataset` replaced by
-an in-memory Dataset with ClassLabel features), the manifest, the checksummed readers and the CLI."""
+"""`xstilts prepare` end to end on the fixture mirror, the manifest, the checksummed readers and the CLI (the hub
+path goes through a replica hub server: tests/test_hub_data.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import argparse
 import json
 from pathlib import Path
 
-import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -16,7 +15,7 @@ from xstilts.cli import main as cli_main
 from xstilts.data import prepare
 from xstilts.errors import DataError, UserError
 from xstilts.io import sha256_file
-from xstilts.registry import DEFAULT_REVISION, PANX_TAGS, SCHEMA_VERSION, TASKS, UPOS_TAGS
+from xstilts.registry import SCHEMA_VERSION, TASKS, UPOS_TAGS
 
 RAW = Path(__file__).parent / "fixtures" / "raw"
 
@@ -40,7 +39,7 @@ def fixture_rows(rel: str) -> list[dict]:
 def test_manifest_records_splits_checksums_inputs_and_labels(tmp_path):
     out = tmp_path / "pawsx"
     m = run(out, "pawsx", languages=["en", "de"])
-    assert (m["task"], m["kind"], m["source"], m["revision"], m["schema_version"]) == \
+    assert (m["task"], m["kind"], m["source"], m["revisions"], m["schema_version"]) == \
         ("pawsx", "pair_classification", "local", None, SCHEMA_VERSION)
     assert m["labels"] == ["0", "1"] and m["languages"] == ["en", "de"]
     assert set(m["splits"]) == {"train", "dev", "test"}
@@ -177,64 +176,18 @@ def test_load_split_filters_languages_and_rejects_unknown_splits(tmp_path):
         prepare.load_split(tmp_path / "x", "train")
 
 
-def test_cache_key():
-    assert prepare.cache_key("local", None) == f"local-v{SCHEMA_VERSION}"
-    assert prepare.cache_key("hub", None) == f"hub-refs-convert-parquet-v{SCHEMA_VERSION}"
-    assert prepare.cache_key("hub", "0123abc") == f"hub-0123abc-v{SCHEMA_VERSION}"
+def test_cache_key_names_every_commit_and_never_a_branch():
+    a, b = "0123456789abcdef0123456789abcdef01234567", "fedcba9876543210fedcba9876543210fedcba98"
+    assert prepare.cache_key("local") == f"local-v{SCHEMA_VERSION}"
+    assert prepare.cache_key("hub", {"nyu-mll/glue": b, "facebook/anli": a}) == \
+        f"hub-facebook-anli-0123456789ab+nyu-mll-glue-fedcba987654-v{SCHEMA_VERSION}"
+    for bad in ({"google/xtreme": "main"}, {"google/xtreme": "refs/convert/parquet"}, None):
+        with pytest.raises(UserError, match="keyed by commits"):
+            prepare.cache_key("hub", bad)
 
 
-# ------------------------------------------------------------------------------------------- hub
-@pytest.fixture
-def fake_hub(monkeypatch):
-    """`datasets.load_dataset` serving PAN-X and UD-POS fixtures as Datasets with ClassLabel features."""
-    calls = []
-    words = datasets.Sequence(datasets.Value("string"))
-    features_of = {
-        "PAN-X": datasets.Features({"tokens": words, "ner_tags": datasets.Sequence(datasets.ClassLabel(
-            names=list(PANX_TAGS))), "langs": words}),
-        "udpos": datasets.Features({"tokens": words, "pos_tags": datasets.Sequence(datasets.ClassLabel(
-            names=list(UPOS_TAGS)))}),
-    }
-
-    def load_dataset(path, name=None, split=None, **kw):
-        calls.append({"path": path, "name": name, "split": split, **kw})
-        features = features_of[name.split(".")[0]]
-        rows = fixture_rows(f"{path}/{name}/{split}.jsonl")
-        return datasets.Dataset.from_dict({k: [r[k] for r in rows] for k in features}, features=features)
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    return calls
-
-
-def test_hub_read_passes_the_pinned_revision_and_no_remote_code(tmp_path, fake_hub):
-    m = run(tmp_path / "panx", "panx", source="hub", local_dir=None, languages=["en"])
-    assert {c["revision"] for c in fake_hub} == {DEFAULT_REVISION}
-    assert all("trust_remote_code" not in c for c in fake_hub)
-    assert {(c["path"], c["name"]) for c in fake_hub} == {("google/xtreme", "PAN-X.en")}
-    assert m["revision"] == DEFAULT_REVISION
-    assert {"hub": "google/xtreme", "config": "PAN-X.en", "split": "test", "revision": DEFAULT_REVISION,
-            "prepared_split": "test", "lang": "en"} in m["inputs"]
-    rows = prepare.load_split(tmp_path / "panx", "test").to_pylist()
-    assert rows[1]["tags"] == ["B-LOC", "I-LOC", "O", "B-LOC"]  # ClassLabel ints came through as ints
-
-
-def test_hub_and_local_mirror_give_identical_rows(tmp_path, fake_hub):
-    run(tmp_path / "hub", "udpos", source="hub", local_dir=None, languages=["de"], revision="abc123")
-    run(tmp_path / "local", "udpos", languages=["de"])
-    assert {c["revision"] for c in fake_hub} == {"abc123"}
-    for split in ("train", "dev", "test"):
-        assert prepare.load_split(tmp_path / "hub", split).equals(prepare.load_split(tmp_path / "local", split))
-
-
-def test_trust_remote_code_is_refused_with_an_explanation(tmp_path, fake_hub):
-    with pytest.raises(UserError, match="datasets 5 no longer runs dataset scripts"):
-        prepare.main(args(tmp_path / "p", "panx", source="hub", local_dir=None, trust_remote_code=True))
-    assert fake_hub == []
-
-
-def test_local_only_source_from_the_hub_is_a_user_error(tmp_path, fake_hub):
-    with pytest.raises(UserError, match="ccgbank.*only available from a local mirror"):
-        prepare.main(args(tmp_path / "p", "ccg", source="hub", local_dir=None))
+# The hub path (every task through the real datasets / huggingface_hub clients against replicas of the hub
+# repositories served on 127.0.0.1) is tested in tests/test_hub_data.py.
 
 
 # ------------------------------------------------------------------------------------------- CLI

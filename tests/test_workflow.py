@@ -198,8 +198,21 @@ def test_language_not_in_a_target_is_rejected():
 def test_hub_config_without_a_local_mirror_names_what_needs_one():
     def change(c):
         c["data"] = {"source": "hub"}
+        c["variants"]["mt"] = ["mnli"]  # translated MNLI is on the hub (facebook/xnli); the mt data reads it
     msg = invalid(change)
-    assert "data.local_dir" in msg and "'ccg'" in msg and "variant mt" in msg
+    assert "data.local_dir" in msg and "'ccg'" in msg and "'cosmosqa'" in msg and "variant mt" not in msg
+
+
+def test_hub_config_asking_translations_that_do_not_exist_is_one_line():
+    def change(c):
+        c["data"] = {"source": "hub", "local_dir": "mirror"}
+    assert invalid(change) == ("config key variants.mt: task 'qqp' has no machine-translated hub source (there are: "
+                               "mnli, squad_v1); read it from a local mirror (data.source local)")
+    def only_yoruba(c):
+        change(c)
+        c["variants"]["mt"], c["languages"] = ["mnli"], ["en", "yo"]
+    assert invalid(only_yoruba) == ("config key languages: variant mt of task 'mnli': source 'facebook/xnli' has none "
+                                    "of ['en', 'yo'] (it has: ar, bg, de, el, es, fr, hi, ru, sw, th, tr, ur, vi, zh)")
 
 
 def test_invalid_config_fails_the_dry_run_with_one_clear_line(tmp_path):

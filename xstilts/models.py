@@ -29,7 +29,10 @@ LORA_TARGETS = {
     "t5": ["q", "k", "v", "o", "wi", "wo"],
     "umt5": ["q", "k", "v", "o", "wi_0", "wi_1", "wo"],
 }
-_T5_LIKE = ("t5", "mt5", "umt5")
+# Encoder-decoder families whose encoder alone is the backbone (AutoModelForTextEncoding maps them to
+# T5EncoderModel / MT5EncoderModel / UMT5EncoderModel: transformers models/auto/modeling_auto.py,
+# MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES).
+T5_LIKE = ("t5", "mt5", "umt5")
 
 
 def _model_type(path: str | Path) -> str:
@@ -56,19 +59,16 @@ def load_tokenizer(model_dir: str | Path):
 
 def load_encoder(model_dir: str | Path, with_mlm_head: bool = False):
     """The bare encoder (no pooler), or with `with_mlm_head` the masked-LM model whose base is the encoder."""
-    from transformers import AutoModel, AutoModelForMaskedLM
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForTextEncoding
 
     path = encoder_dir(model_dir)
     model_type = _model_type(path)
     if with_mlm_head:
-        if model_type in _T5_LIKE:
+        if model_type in T5_LIKE:
             raise UserError(f"{path}: multilingual MLM mixing needs a masked-LM backbone; {model_type} has none")
         return AutoModelForMaskedLM.from_pretrained(path)
-    if model_type in _T5_LIKE:
-        from transformers import MT5EncoderModel, T5EncoderModel
-
-        cls = T5EncoderModel if model_type == "t5" else MT5EncoderModel
-        return cls.from_pretrained(path)
+    if model_type in T5_LIKE:  # the encoder only, also from a full encoder-decoder checkpoint
+        return AutoModelForTextEncoding.from_pretrained(path)
     kwargs = {"add_pooling_layer": False} if model_type in ("bert", "roberta", "xlm-roberta") else {}
     return AutoModel.from_pretrained(path, **kwargs)
 
@@ -156,7 +156,7 @@ class TaskModel(nn.Module):
         # For MLM mixing: the masked-LM model whose base module IS `encoder` (parameters shared).
         self.mlm_model = mlm_model
         # "auto" pooling: the first token (<s>/[CLS], as the BERT/RoBERTa heads do); T5 has no such token
-        self.default_pooling = "mean" if encoder.config.model_type in _T5_LIKE else "first"
+        self.default_pooling = "mean" if encoder.config.model_type in T5_LIKE else "first"
 
     def encode(self, input_ids, attention_mask, output_hidden_states: bool = False):
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask,

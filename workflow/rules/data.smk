@@ -50,12 +50,14 @@ rule prepare:
 
 
 rule prepare_translated:
-    """Prepare the machine-translated training data of one intermediate task (variant mt)."""
+    """Prepare the machine-translated training data of one intermediate task (variant mt): the local mirror's,
+    or the hub translations (registry.TRANSLATED_HUB_SOURCES) at their locked commits."""
     input:
         get_raw_input,
     output:
         directory(f"{grid.PREPARED_ROOT}/{{key}}/{grid.TRANSLATED}/{{task}}"),
     params:
+        source=lambda wildcards, output: grid.prepare_job(config, output[0]).source,
         options=lambda wildcards, output: prepare_options(output[0]),
         seed=config["data"]["seed"],
     log:
@@ -69,7 +71,7 @@ rule prepare_translated:
     conda:
         "../envs/xstilts.yaml"
     shell:
-        "xstilts prepare --task {wildcards.task:q} --translated --source local {params.options}"
+        "xstilts prepare --task {wildcards.task:q} --translated --source {params.source:q} {params.options}"
         " --seed {params.seed:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -80,6 +82,7 @@ rule prepare_corpus:
     output:
         directory(f"{grid.PREPARED_ROOT}/{{key}}/{grid.CORPUS}"),
     params:
+        source=lambda wildcards, output: grid.prepare_job(config, output[0]).source,
         options=lambda wildcards, output: prepare_options(output[0]),
         seed=config["data"]["seed"],
     log:
@@ -93,7 +96,7 @@ rule prepare_corpus:
     conda:
         "../envs/xstilts.yaml"
     shell:
-        "xstilts prepare --corpus --source local {params.options} --seed {params.seed:q} --out {output:q}"
+        "xstilts prepare --corpus --source {params.source:q} {params.options} --seed {params.seed:q} --out {output:q}"
         " > {log:q} 2>&1"
 
 

@@ -3,14 +3,14 @@ demo, trained here on the prepared corpus."""
 
 
 rule fetch_model:
-    """Snapshot a hub model at its pinned revision into resources/models/<backbone>."""
+    """Snapshot a hub model at its pinned commit (a branch through the lock) into resources/models/<backbone>."""
     output:
         directory(f"{grid.MODELS_ROOT}/{{backbone}}"),
     wildcard_constraints:
         backbone=grid.alternatives(grid.hub_backbones(config)),
     params:
         model=lambda wildcards: config["backbones"][wildcards.backbone]["model"],
-        revision=lambda wildcards: config["backbones"][wildcards.backbone]["revision"],
+        revision=lambda wildcards: grid.backbone_commit(config, wildcards.backbone),
     log:
         f"{LOGS}/fetch_model/{{backbone}}.log",
     benchmark:

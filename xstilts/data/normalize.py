@@ -23,6 +23,7 @@ RAW_LABEL_NAMES = {
     "glue_mnli": NLI_LABELS,
     "snli": NLI_LABELS,
     "glue_qqp": ("not_duplicate", "duplicate"),
+    "xnli_mt": NLI_LABELS,  # facebook/xnli's ClassLabel: entailment, neutral, contradiction
 }
 
 
@@ -284,6 +285,7 @@ NORMALIZERS: dict[str, Callable[[_Ctx], list[dict]]] = {
     "glue_mnli": _nli_like("premise", "hypothesis", _glue_id, False),
     "snli": _nli_like("premise", "hypothesis", _row_id, True),
     "glue_qqp": _nli_like("question1", "question2", _glue_id, False),
+    "xnli_mt": _nli_like("premise", "hypothesis", _row_id, False),
     "squad": _squad,
     "hellaswag": _hellaswag,
     "commonsense_qa": _commonsense_qa,

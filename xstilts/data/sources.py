@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xstilts.errors import DataError, UserError
 from xstilts.io import sha256_file
-from xstilts.registry import DEFAULT_REVISION, Source, source_format_args
+from xstilts.registry import COMMIT_RE, Source, hub_repo, source_format_args
 
 LOCAL_SUFFIXES = (".parquet", ".jsonl")
 # The three original files of one BUCC 2018 language pair and split: pools of both sides, then gold.
@@ -56,14 +57,15 @@ def source_tag(source: Source) -> str:
 
 def read_source(source: Source, lang: str, *, local_dir: str | Path | None = None, revision: str | None = None,
                 trust_remote_code: bool = False, task: str = "") -> RawSplit:
-    """Read `source` for `lang`: from `local_dir` when given, else from the hub at `revision`.
+    """Read `source` for `lang`: from `local_dir` when given, else from its hub repository at `revision`
+    (default: the registry's pin, `REPOS[path].revision`).
 
     `task` only names the caller's task in error messages.
     """
     src = resolve(source, lang)
     what = f"task {task!r}, language {lang!r}" if task else f"language {lang!r}"
     if local_dir is None:
-        return _read_hub(src, lang, revision or DEFAULT_REVISION, trust_remote_code, what)
+        return _read_hub(src, lang, revision, trust_remote_code, what)
     root = Path(local_dir)
     if not root.is_dir():
         raise UserError(f"local mirror directory {root} does not exist (--local-dir)")
@@ -77,30 +79,135 @@ def local_stem(root: Path, source: Source) -> Path:
     return root.joinpath(source.path, *([source.config] if source.config else []), source.split)
 
 
-def _read_hub(src: Source, lang: str, revision: str, trust_remote_code: bool, what: str) -> RawSplit:
-    origin = f"hub:{src.path}{'/' + src.config if src.config else ''}:{src.split}@{revision}"
+def _manual(src: Source) -> str:
+    return f"; manual step: {src.manual}" if src.manual else ""
+
+
+# ------------------------------------------------------------------------------------------------ hub
+def is_commit(revision: str | None) -> bool:
+    return bool(revision) and re.fullmatch(COMMIT_RE, revision) is not None
+
+
+def script_name(repo_id: str) -> str:
+    """The loading script datasets looks for at a commit, `<name>.py` (datasets load.py:1019-1021, 1134-1141)."""
+    return repo_id.rsplit("/", 1)[-1] + ".py"
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What the hub says a revision of a repository is: its commit id and the files it holds."""
+
+    repo: str
+    revision: str
+    sha: str
+    files: tuple[str, ...]
+
+
+_COMMITS: dict[tuple[str, str, str], Commit] = {}
+
+
+def hub_commit(repo_id: str, revision: str, kind: str = "dataset") -> Commit:
+    """Resolve `revision` of a hub repository to its commit (HfApi.dataset_info / model_info at the revision).
+    An unknown id or revision, or no network, is one `UserError` line."""
+    key = (kind, repo_id, revision)
+    if key not in _COMMITS:
+        import httpx2 as httpx  # huggingface_hub 2.x's HTTP client: its connection errors are not OSErrors
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+        what = f"hub {kind} {repo_id!r}"
+        info = HfApi().dataset_info if kind == "dataset" else HfApi().model_info
+        try:
+            found = info(repo_id, revision=revision)
+        except RevisionNotFoundError:
+            raise UserError(f"{what} has no revision {revision!r} (a branch, tag or 40-hex commit)") from None
+        except RepositoryNotFoundError:
+            raise UserError(f"{what} does not exist (or is private/gated): check the id in "
+                            f"{'registry.REPOS' if kind == 'dataset' else 'the backbone config'}") from None
+        except (HfHubHTTPError, OSError, httpx.HTTPError) as e:
+            raise UserError(f"{what} at {revision!r}: cannot reach the hub ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        _COMMITS[key] = Commit(repo_id, revision, found.sha, tuple(s.rfilename for s in found.siblings or ()))
+    return _COMMITS[key]
+
+
+def check_no_script(commit: Commit) -> None:
+    """datasets 5 refuses a commit that still holds `<name>.py` (load.py:1134-1141): say so in one line."""
+    name = script_name(commit.repo)
+    if name in commit.files:
+        rev = commit.revision if commit.revision == commit.sha else f"{commit.revision!r} = {commit.sha}"
+        raise UserError(f"hub dataset {commit.repo!r} at {rev} holds the loading script {name}, which datasets 5 "
+                        "does not run: pin a commit without it (data.revisions) or use the manual step of "
+                        "docs/data.md")
+
+
+def _read_hub(src: Source, lang: str, revision: str | None, trust_remote_code: bool, what: str) -> RawSplit:
     if src.local_only:
-        raise UserError(f"{origin} ({what}) is only available from a local mirror (licensed or original files); "
-                        "use --source local --local-dir DIR, see docs/data.md")
+        raise UserError(f"{source_tag(src)} ({what}) is only available from a local mirror{_manual(src)}; then "
+                        "use --source local --local-dir DIR")
+    repo = hub_repo(src)
+    revision = revision or repo.revision
+    config = src.config or (None if src.data_files else repo.config)
+    origin = f"hub:{repo.id}{'/' + config if config else ''}:{src.split}@{revision}"
     if trust_remote_code:
         raise UserError(f"{origin}: --trust-remote-code is not supported: datasets 5 no longer runs dataset "
-                        f"scripts; read the hub's parquet export (revision {DEFAULT_REVISION!r}, the default) "
-                        "or mirror the data locally (docs/data.md)")
+                        "scripts; pin a parquet commit of the repository or mirror the data locally (docs/data.md)")
+    commit = hub_commit(repo.id, revision)
+    check_no_script(commit)
+    data_files = src.data_files.format(**source_format_args(lang)) if src.data_files else None
+    ds = load_at_commit(repo.id, config, src.split, commit.sha, data_files, f"{origin} ({what})")
+    record = {"hub": repo.id, "config": config, "split": src.split, "revision": revision, "commit": commit.sha}
+    if data_files:
+        record["data_files"] = data_files
+    return RawSplit(src, lang, origin, ds.to_list(), [record])
+
+
+def load_at_commit(repo_id: str, config: str | None, split: str, sha: str, data_files: str | None, where: str):
+    """One split of a hub dataset, proven to come from commit `sha`.
+
+    These are the calls `datasets.load_dataset` makes (load.py `load_dataset`: `load_dataset_builder`, then
+    `download_and_prepare`, then `as_dataset`), split up so that the builder can be checked before it reads:
+    when the hub cannot be read for any reason, datasets 5.2 falls back to ANY cached copy of the dataset
+    (load.py `dataset_module_factory`, `except Exception` -> `CachedDatasetModuleFactory`) and offline it
+    takes the newest cached one whatever revision was asked. The builder's hash is the commit its module was
+    made from and its data files are `hf://datasets/<id>@<commit>/...` URLs: both must name `sha`.
+    """
     import datasets
+    from datasets.exceptions import DatasetNotFoundError
 
+    kwargs = {"data_files": {split: data_files}} if data_files else {}
     try:
-        ds = datasets.load_dataset(src.path, name=src.config, split=src.split, revision=revision)
-    except (OSError, ValueError) as e:  # not found, unknown config/split/revision, no network
-        raise UserError(f"{origin} ({what}): could not load from the hub: {e}") from None
-    return RawSplit(src, lang, origin, ds.to_list(),
-                    [{"hub": src.path, "config": src.config, "split": src.split, "revision": revision}])
+        builder = datasets.load_dataset_builder(repo_id, name=config, revision=sha, **kwargs)
+    except DatasetNotFoundError as e:
+        raise UserError(f"{where}: {str(e).splitlines()[0]}") from None
+    except ValueError as e:  # BuilderConfig 'X' not found. Available: [...]
+        raise UserError(f"{where}: no config {config!r} at commit {sha}: {str(e).splitlines()[0]}") from None
+    except (OSError, RuntimeError) as e:  # not found, no network, a script
+        raise UserError(f"{where}: could not load from the hub: {type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    prefix = f"hf://datasets/{repo_id}@{sha}/"
+    files = [f for fs in (builder.config.data_files or {}).values() for f in fs]
+    if builder.hash != sha or any(not str(f).startswith(prefix) for f in files):
+        raise UserError(f"{where}: datasets returned another revision's data (module {builder.hash}, not the pinned "
+                        f"commit {sha}; it falls back to a cached copy when the hub cannot be read): refusing it")
+    try:
+        builder.download_and_prepare()
+        return builder.as_dataset(split=split)
+    except (ValueError, KeyError) as e:  # Unknown split "x". Should be one of [...]
+        splits = ", ".join(builder.info.splits or ()) or "none"
+        raise UserError(f"{where}: no split {split!r} at commit {sha} (splits: {splits})") from None
+    except (OSError, RuntimeError) as e:
+        raise UserError(f"{where}: could not read the data files: {type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}") from None
 
 
+# ------------------------------------------------------------------------------------------------ local
 def _read_local(src: Source, lang: str, root: Path, what: str) -> RawSplit:
     stem = local_stem(root, src)
     path = next((p for p in (stem.with_name(stem.name + s) for s in LOCAL_SUFFIXES) if p.is_file()), None)
     if path is None:
-        raise UserError(f"{what}: local mirror file not found: expected {stem}.parquet or {stem}.jsonl")
+        raise UserError(f"{what}: local mirror file not found: expected {stem}.parquet or {stem}.jsonl"
+                        + _manual(src))
     rows = _read_parquet(path, src.split) if path.suffix == ".parquet" else _read_jsonl(path, src.split)
     return RawSplit(src, lang, str(path), rows, [{"file": str(path), "sha256": sha256_file(path)}])
 
@@ -151,7 +258,7 @@ def _read_bucc(src: Source, lang: str, root: Path, what: str) -> RawSplit:
     for part, suffix in zip(BUCC_PARTS, (lang, "en", "gold")):
         path = folder / f"{src.config}.{src.split}.{suffix}"
         if not path.is_file():
-            raise UserError(f"{what}: BUCC file not found: expected {path}")
+            raise UserError(f"{what}: BUCC file not found: expected {path}{_manual(src)}")
         for line_no, line in _lines(path, src.split):
             if not line:
                 continue
