@@ -176,6 +176,21 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
     write_text(path, frame.to_csv(index=False, float_format=_plain))
 
 
+def _uncertainty(results: Path, cells_doc: dict, scored: dict[str, dict], out: Path):
+    """intervals.csv and significance.csv from the scored cells' test predictions (xstilts.uncertainty;
+    docs/metrics.md, "Uncertainty"); returns the replicates and the significance table."""
+    from xstilts import uncertainty
+
+    replicates = uncertainty.collect(results, cells_doc["cells"], ROW_KEYS,
+                                     lambda cell: list((scored.get(cell["path"]) or {}).get("languages") or []))
+    for path, reason in replicates.skipped:
+        print(f"aggregate: no interval for {path}: {reason}")
+    _write_csv(out / "intervals.csv", uncertainty.intervals_table(replicates, cells_doc["targets"], ROW_KEYS))
+    significance = uncertainty.significance_table(replicates, cells_doc["targets"], ROW_KEYS)
+    _write_csv(out / "significance.csv", significance)
+    return replicates, significance
+
+
 # ------------------------------------------------------------------------------------------- plots
 def _setting_names(frame: pd.DataFrame) -> list[str]:
     multi = frame[["backbone", "adaptation"]].drop_duplicates().shape[0] > 1
@@ -271,7 +286,7 @@ def main(args) -> int:
     results, out = Path(args.results), Path(args.out)
     cells_doc = _read_cells(Path(args.cells))
     jobs = {j["path"]: j for j in cells_doc["jobs"]}
-    score_rows, missing = [], []
+    score_rows, missing, scored = [], [], {}
     for cell in cells_doc["cells"]:
         metrics_path = results / cell["path"] / "metrics.json"
         try:
@@ -285,6 +300,7 @@ def main(args) -> int:
                             "reason": reason})
         else:
             score_rows += _score_rows(cell, metrics)
+            scored[cell["path"]] = metrics
 
     scores = pd.DataFrame(score_rows, columns=SCORE_COLUMNS)
     write_parquet(out / "scores.parquet", _arrow(scores))
@@ -305,6 +321,7 @@ def main(args) -> int:
     efficiency = _efficiency(results, cells_doc)
     _write_csv(out / "efficiency.csv", efficiency)
     _write_csv(out / "missing.csv", pd.DataFrame(missing, columns=[*ROW_KEYS, "seed", "target", "path", "reason"]))
+    replicates, significance = _uncertainty(results, cells_doc, scored, out)
     _plot_delta(out / "plots" / "transfer_delta.png", delta, columns)
     _plot_efficiency(out / "plots" / "efficiency_vs_gain.png", deltas, efficiency)
     print(f"aggregate: {len(cells_doc['cells']) - len(missing)} of {len(cells_doc['cells'])} cells scored, "

@@ -192,3 +192,60 @@ def write_submission(root: Path, task: Task, lang: str, rows: list[dict], preds:
         gold_text = "".join(f"{labels[int(r['label'])]}\n" for r in rows)
     write_text(root / "predictions" / task.name / name, pred_text)
     write_text(root / "labels" / task.name / name, gold_text)
+
+
+def read_tag_file(text: str) -> list[list[str]]:
+    """The inverse of `tag_file`: a sentence ends at a blank line; a last one without it (files from before
+    issue 12) is kept, as the fixed official `read_tag` (a0ffd24:38-39) keeps it."""
+    sentences, current = [], []
+    for line in text.splitlines():
+        if line.strip():
+            current.append(line.strip())
+        else:
+            sentences.append(current)
+            current = []
+    return sentences + ([current] if current else [])
+
+
+def squad_answers(dataset) -> dict[str, list[str]]:
+    """{question id: gold answer texts} of a `squad_dataset` document, walked as the official question loop
+    does (data -> paragraphs -> qas -> answers[i]['text']); ValueError when it is not that structure."""
+    try:
+        return {qa["id"]: [a["text"] for a in qa["answers"]]
+                for article in dataset["data"] for paragraph in article["paragraphs"] for qa in paragraph["qas"]}
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"not the SQuAD v1.1 dataset structure (data -> paragraphs -> qas -> answers): {e!r}") \
+            from None
+
+
+def read_submission(root: Path, task: Task, lang: str, split: str = "test") -> tuple:
+    """(predictions, gold) of one language as `write_submission` and `phases.run_retrieve` wrote them under
+    `root`: label strings (classification; Tatoeba: one index per line), tag sentences (tagging), {id: answer}
+    and {id: [gold answers]} (QA), sets of (src_id, en_id) (BUCC). DataError names the file that is missing or
+    not in that layout."""
+    from xstilts.errors import DataError
+
+    name = submission_name(split, lang, task)
+    paths = [Path(root) / kind / task.name / name for kind in ("predictions", "labels")]
+    try:
+        texts = [p.read_text(encoding="utf-8") for p in paths]
+    except OSError as e:
+        raise DataError(f"cannot read ({e.strerror}); expected one file per scored language",
+                        file=str(e.filename)) from None
+    if task.kind in ("qa", "qa_unanswerable"):
+        parsed = []
+        for path, text, parse in zip(paths, texts, (json.loads, lambda t: squad_answers(json.loads(t)))):
+            try:
+                parsed.append(parse(text))
+            except ValueError as e:
+                raise DataError(str(e), file=str(path)) from None
+        pred, gold = parsed
+        if not isinstance(pred, dict):
+            raise DataError("expected a JSON object {question id: answer text}", file=str(paths[0]))
+        return pred, gold
+    if task.kind == "tagging":
+        return read_tag_file(texts[0]), read_tag_file(texts[1])
+    lines = [[x.strip() for x in t.splitlines() if x.strip()] for t in texts]
+    if task.kind == "bitext_mining":
+        return tuple({tuple(x.split("\t")) for x in group} for group in lines)
+    return lines[0], lines[1]

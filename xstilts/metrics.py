@@ -58,6 +58,29 @@ def seqeval_f1(pred_seqs: Sequence[Sequence[str]], gold_seqs: Sequence[Sequence[
         return 100.0 * float(f1_score(gold, pred))
 
 
+def seqeval_counts(pred_seqs: Sequence[Sequence[str]],
+                   gold_seqs: Sequence[Sequence[str]]) -> list[tuple[int, int, int]]:
+    """Per sentence (correct, predicted, gold) chunk counts, by seqeval's own chunker: seqeval's micro F1 over
+    any multiset of sentences is 2 * sum(correct) / (sum(predicted) + sum(gold)), since it chunks the
+    sentences joined with an `O` between them (so no chunk crosses a sentence). This lets the bootstrap
+    (xstilts.uncertainty) resample sentences and recompute F1 exactly without calling seqeval per resample."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    if len(pred_seqs) != len(gold_seqs):
+        raise DataError(f"{len(pred_seqs)} predicted sequences for {len(gold_seqs)} gold sequences; "
+                        f"expected one per sentence")
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, (p, g) in enumerate(zip(pred_seqs, gold_seqs)):
+            if len(p) != len(g):
+                raise DataError(f"{len(p)} predicted tags for {len(g)} gold tags; expected one tag per word",
+                                row=i, field="tags")
+            pred, gold = set(get_entities([str(t) for t in p])), set(get_entities([str(t) for t in g]))
+            out.append((len(pred & gold), len(pred), len(gold)))
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ QA
 # The SQuAD v1.1 and MLQA normalisers are written out here rather than imported: they ARE the official
 # definitions (a few lines each), no maintained package ships the MLQA one, and the scores must not move
@@ -133,21 +156,37 @@ def _qa_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence
     are ignored. A question with no gold answer (SQuAD v2.0 "unanswerable", intermediate dev only) is
     scored as SQuAD v2.0 does: correct iff the prediction normalises to the empty answer.
     """
+    per_question = _qa_per_question(predictions, references, normalize)
+    return {"exact_match": _percent(sum(em for em, _ in per_question), len(references)),
+            "f1": _percent(sum(f1 for _, f1 in per_question), len(references))}
+
+
+def _qa_per_question(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
+                     normalize: Callable[[str], str]) -> list[tuple[float, float]]:
+    """(EM, F1) in [0, 1] of every reference question, in the references' order (see `_qa_scores`)."""
     if not references:
         raise DataError("no questions to score; expected at least one reference")
-    em = f1 = 0.0
+    out = []
     for qid, golds in references.items():
         if qid not in predictions:
+            out.append((0.0, 0.0))
             continue
         pred = normalize(predictions[qid])
         if not golds:
-            em += pred == ""
-            f1 += pred == ""
+            out.append((float(pred == ""), float(pred == "")))
             continue
         normalized = [normalize(g) for g in golds]
-        em += max(pred == g for g in normalized)
-        f1 += max(_token_f1(pred, g) for g in normalized)
-    return {"exact_match": _percent(em, len(references)), "f1": _percent(f1, len(references))}
+        out.append((float(max(pred == g for g in normalized)), max(_token_f1(pred, g) for g in normalized)))
+    return out
+
+
+def qa_per_question(task_name: str, predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
+                    lang: str) -> list[tuple[float, float]]:
+    """Per-question (EM, F1) in [0, 1] with the task's official normaliser (MLQA's for mlqa, else SQuAD's):
+    their means are `mlqa_scores` / `squad_scores` / 100, so the bootstrap can resample questions."""
+    normalize = (lambda text: mlqa_normalize(text, lang)) if get_task(task_name).metric == "mlqa" \
+        else squad_normalize
+    return _qa_per_question(predictions, references, normalize)
 
 
 def squad_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> dict[str, float]:

@@ -36,6 +36,9 @@ rule aggregate:
         delta=report(f"{SUMMARY}/transfer_delta.csv", caption="../report/transfer_delta.rst",
                      category="Transfer"),
         delta_md=f"{SUMMARY}/transfer_delta.md",
+        # 95% intervals and row-vs-baseline tests (xstilts.uncertainty; docs/metrics.md, "Uncertainty")
+        intervals=f"{SUMMARY}/intervals.csv",
+        significance=f"{SUMMARY}/significance.csv",
         # the same tables on the dev split (xstilts.aggregate.SPLITS; docs/metrics.md)
         dev=[f"{SUMMARY}/{name}_dev.{ext}" for name, ext in (("transfer_matrix", "csv"), ("transfer_matrix", "md"),
              ("transfer_matrix_std", "csv"), ("transfer_delta", "csv"), ("transfer_delta", "md"))],

@@ -1,0 +1,112 @@
+"""A fabricated results tree with per-example predictions and known differences between rows, written in the
+layouts `xstilts evaluate` / `xstilts retrieve` write (xstilts.evaluate.write_submission; retrieval: one line
+per English sentence or mined pair), for the uncertainty, tradeoff and claims tests.
+
+Every (target, language) has N examples with a shared difficulty u_i; a cell gets example i right iff
+u_i < ACCURACY[row] + SEED_SHIFT * seed, so better rows are right on a superset of the examples (strongly
+paired). squad_v1 predicts exactly as the baseline (delta 0)."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from xstilts import grid, metrics
+from xstilts.evaluate import score_rows, write_submission
+from xstilts.io import write_json, write_text
+from xstilts.registry import get_task
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+LANGS = ("en", "de")
+N = 120
+SEED_SHIFT = 0.02
+# (adaptation, intermediate, variant) -> share right; unlisted rows predict as their baseline
+ACCURACY = {("full", "none", "en"): 0.5, ("full", "mnli", "en"): 0.8, ("full", "mnli", "mlm"): 0.81,
+            ("lora", "none", "en"): 0.5, ("lora", "mnli", "en"): 0.7}
+# intermediate-phase device-seconds per row (mnli+mlm costs twice mnli); other jobs cost 100 s
+DEVICE_S = {("full", "mnli", "en"): 3600.0, ("full", "mnli", "mlm"): 7200.0, ("full", "squad_v1", "en"): 1800.0,
+            ("lora", "mnli", "en"): 1800.0}
+
+
+def config() -> dict:
+    return grid.check_config({
+        "experiment": "t", "backbones": {"tiny": {"kind": "pretrain"}}, "seeds": [0, 1],
+        "intermediate": ["none", "mnli", "squad_v1"], "variants": {"mlm": ["mnli"]},
+        "adaptations": {"full": None, "lora": {"intermediate": ["none", "mnli"], "variants": ["en"]}},
+        "data": {"source": "local", "synth": {"size": "ci"}},
+    }, SCHEMA)
+
+
+def share_right(cell: dict) -> float:
+    key = (cell["adaptation"], cell["intermediate"], cell["variant"])
+    return ACCURACY.get(key, ACCURACY[(cell["adaptation"], "none", "en")]) + SEED_SHIFT * cell["seed"]
+
+
+def _right(target: str, lang: str, cell: dict) -> np.ndarray:
+    difficulty = np.random.default_rng(zlib.crc32(f"{target}/{lang}".encode())).random(N)
+    return difficulty < share_right(cell)
+
+
+def write_cell(cell_dir: Path, target: str, cell: dict) -> dict:
+    """Predictions, labels and metrics.json of one cell; returns the metrics."""
+    task = get_task(target)
+    per_language = {}
+    for lang in LANGS:
+        right = _right(target, lang, cell)
+        if task.kind == "bitext_retrieval":
+            pred = [i if r else (i + 1) % N for i, r in enumerate(right)]
+            write_text(cell_dir / "predictions" / target / f"test-{lang}.tsv", "".join(f"{p}\n" for p in pred))
+            write_text(cell_dir / "labels" / target / f"test-{lang}.tsv", "".join(f"{i}\n" for i in range(N)))
+            per_language[lang] = {"accuracy": metrics.accuracy(pred, list(range(N)))}
+            continue
+        if task.kind == "bitext_mining":
+            gold = {(f"{lang}-{i}", f"en-{i}") for i in range(N)}
+            pred = {(f"{lang}-{i}", f"en-{i if r else i + N}") for i, r in enumerate(right)}
+            for kind, pairs in (("predictions", pred), ("labels", gold)):
+                write_text(cell_dir / kind / target / f"test-{lang}.tsv", "".join(f"{s}\t{e}\n" for s, e in sorted(pairs)))
+            per_language[lang] = metrics.bucc_scores(pred, gold)
+            continue
+        rows, preds, labels = _examples(task, right)
+        per_language[lang] = score_rows(task, rows, preds, lang)
+        write_submission(cell_dir, task, lang, rows, preds, labels)
+    doc = {"task": target, "metric": task.metric, **metrics.task_summary(target, per_language)}
+    write_json(cell_dir / "metrics.json", doc)
+    return doc
+
+
+def _examples(task, right):
+    if task.kind == "tagging":
+        gold = ["B-PER", "I-PER", "O"] if task.name == "panx" else ["NOUN", "VERB", "DET"]
+        wrong = ["O", "B-LOC", "O"] if task.name == "panx" else ["VERB", "VERB", "NOUN"]
+        rows = [{"tags": gold} for _ in right]
+        return rows, [gold if r else wrong for r in right], None
+    if task.kind == "qa":
+        rows = [{"id": f"q{i}", "context": f"context answer{i}", "question": "?", "answer_texts": [f"answer{i}"],
+                 "answer_starts": [8]} for i in range(len(right))]
+        return rows, [f"answer{i}" if r else "nothing" for i, r in enumerate(right)], None
+    labels = list(task.labels)
+    rows = [{"label": i % len(labels)} for i in range(len(right))]
+    return rows, [i % len(labels) if r else (i + 1) % len(labels) for i, r in enumerate(right)], labels
+
+
+def cost(job: dict) -> dict:
+    key = (job["adaptation"], job["intermediate"], job["variant"])
+    device_s = DEVICE_S.get(key, 100.0) if job["phase"] == "intermediate" else 100.0
+    return {"phase": job["phase"], "wall_s": device_s, "device": "cpu", "device_count": 1, "device_s": device_s,
+            "useful_tokens": 1000, "executed_tokens": 1200, "useful_flops": 1e12 * device_s,
+            "executed_flops": 1.2e12 * device_s, "peak_memory_bytes": 2**20 * (2 if key[0] == "full" else 1),
+            "energy_j": None, "trainable_params": 100}
+
+
+def write_tree(root: Path) -> tuple[Path, dict]:
+    """results/t with every job's cost.json and every cell's outputs; returns (results dir, cells doc)."""
+    doc = grid.cells(config())
+    results = root / "results" / "t"
+    write_json(results / "cells.json", doc)
+    for job in doc["jobs"]:
+        write_json(results / job["path"] / "cost.json", cost(job))
+    for cell in doc["cells"]:
+        write_cell(results / cell["path"], cell["target"], cell)
+    return results, doc
