@@ -187,3 +187,72 @@ def _wikipedia() -> Repo:
     r = Repo("dataset", CORPUS_HUB_SOURCE.path)
     r.commit(REPOS_BY_ID[CORPUS_HUB_SOURCE.path].revision, {"README.md": readme(b.configs), **files}, "main")
     return r
+
+
+# ------------------------------------------------------------------------------------------------ models
+XLMR, MBERT, MT5 = "FacebookAI/xlm-roberta-large", "google-bert/bert-base-multilingual-cased", "google/mt5-small"
+MODEL_PINS = {XLMR: "c23d21b0620b635a76227c604d44e43a9f0ee389",  # section 14 [C]
+              MBERT: "3f076fdb1ab68d5b2880cb87a0886f315b8146f8"}  # section 14 [V]
+MT5_MAIN = fake_commit(MT5, "main: pytorch_model.bin only")
+MT5_PR2 = fake_commit(MT5, "refs/pr/2: Adding `safetensors` variant")
+_WORDS = "the a house world cat dog runs sees big small Haus Welt Katze Hund sieht groß".split()
+
+
+def _texts(n: int = 400) -> list[str]:
+    import random
+
+    rng = random.Random(0)
+    return [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 9))) for _ in range(n)]
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def model_repos(workdir: Path) -> list[Repo]:
+    """Tiny models in the real repositories' file layouts (section 14), made with transformers from tiny configs:
+    XLM-R (config, model.safetensors, tokenizer.json), mBERT (config, model.safetensors, vocab.txt) and mT5
+    (config, spiece.model and no tokenizer.json; main without safetensors, refs/pr/2 with them)."""
+    import sentencepiece as spm
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizer, MT5Config, MT5ForConditionalGeneration
+
+    from xstilts.pretrain import build_mlm, train_tokenizer
+
+    torch.manual_seed(0)
+    hp = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32}
+    repos = []
+    xlmr = workdir / "xlmr"
+    tok = train_tokenizer(_texts(), 60)
+    build_mlm(tok, hp).save_pretrained(xlmr)
+    tok.save_pretrained(xlmr)
+    repos.append(Repo("model", XLMR))
+    repos[-1].commit(MODEL_PINS[XLMR], _files(xlmr), "main")
+
+    mbert = workdir / "mbert"
+    mbert.mkdir()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(w.lower() for w in _WORDS) | set(_WORDS))]
+    (mbert / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizer(str(mbert / "vocab.txt"), do_lower_case=False).save_pretrained(mbert)
+    BertForMaskedLM(BertConfig(vocab_size=len(vocab), **hp, max_position_embeddings=64)).save_pretrained(mbert)
+    repos.append(Repo("model", MBERT))
+    repos[-1].commit(MODEL_PINS[MBERT], _files(mbert), "main")
+
+    mt5 = workdir / "mt5"
+    mt5.mkdir()
+    corpus = workdir / "mt5-corpus.txt"
+    corpus.write_text("\n".join(_texts()), encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(mt5 / "spiece"), vocab_size=30,
+                                   model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, pad_piece="<pad>",
+                                   eos_piece="</s>", unk_piece="<unk>", minloglevel=2)
+    (mt5 / "spiece.vocab").unlink()
+    MT5ForConditionalGeneration(MT5Config(vocab_size=30, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
+                                          decoder_start_token_id=0)).save_pretrained(mt5)
+    files = _files(mt5)
+    weights = files.pop("model.safetensors")
+    files["pytorch_model.bin"] = b"placeholder: the pipeline never loads pickled weights"
+    repo = Repo("model", MT5)
+    repo.commit(MT5_MAIN, files, "main")
+    repo.commit(MT5_PR2, {**files, "model.safetensors": weights}, "refs/pr/2")
+    repos.append(repo)
+    return repos
