@@ -99,7 +99,8 @@ def test_tatoeba_direction_is_xtremes_english_queries_into_the_source_index(back
     pred = retrieval.tatoeba_predict(src, en, backend=backend)
     np.testing.assert_array_equal(pred, [1, 0])
     assert retrieval.tatoeba_accuracy(pred, [0, 1]) == 0.0
-    other_direction = retrieval.knn(retrieval.l2_normalize(src), retrieval.l2_normalize(en), 1, backend=backend)[1][:, 0]
+    _, nearest_en = retrieval.knn(retrieval.l2_normalize(src), retrieval.l2_normalize(en), 1, backend=backend)
+    other_direction = nearest_en[:, 0]
     assert retrieval.tatoeba_accuracy(other_direction, [0, 1]) == 50.0
 
 

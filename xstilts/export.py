@@ -11,12 +11,11 @@ The export checks each file pair the way that scorer reads it, so a folder it wr
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from xstilts.errors import UserError
-from xstilts.evaluate import submission_name
+from xstilts.evaluate import read_submission, submission_name
 from xstilts.grid import PHASE_DIRS, RETRIEVAL_KINDS
 from xstilts.io import atomic_path, read_json, write_json
 from xstilts.registry import XTREME_LANGUAGES, get_task, target_tasks
@@ -29,58 +28,36 @@ def _cell_dir(row: Path, task_name: str) -> Path:
     return row / PHASE_DIRS["retrieval" if task.kind in RETRIEVAL_KINDS else "evaluate"] / task_name
 
 
-def _languages(cell: Path, task_name: str) -> list[str]:
-    """The languages of a cell, from its metrics.json (the languages it scored)."""
+def _cell_metrics(cell: Path) -> dict:
+    """A cell's metrics.json, which names the languages it scored (`languages`) and its `score`."""
+    path = cell / "metrics.json"
     try:
-        metrics = read_json(cell / "metrics.json")
-    except ValueError as e:
-        raise UserError(f"{cell / 'metrics.json'}: not valid JSON ({e})") from None
-    langs = metrics.get("languages") if isinstance(metrics, dict) else None
-    if not isinstance(langs, dict) or not langs:
-        raise UserError(f"{cell / 'metrics.json'}: no per-language scores under `languages`")
-    return list(langs)
-
-
-def _tag_sentences(path: Path, text: str) -> int:
-    """Sentences as the 2020 `read_tag` counts them (evaluate.py 522434d:27-38: one per blank line)."""
-    if text and not text.endswith("\n\n"):
-        raise UserError(f"{path}: tag file does not end with a blank line, so the 2020 official `read_tag` drops "
-                        f"its last sentence; rerun this cell's evaluation (files from before issue 12)")
-    return sum(1 for line in text.splitlines() if not line.strip())
-
-
-def _json(path: Path):
-    try:
-        return json.loads(path.read_text("utf-8"))
+        metrics = read_json(path)
     except ValueError as e:
         raise UserError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("languages"), dict) or not metrics["languages"]:
+        raise UserError(f"{path}: no per-language scores under `languages`")
+    return metrics
 
 
-def _check_pair(task_name: str, pred: Path, gold: Path) -> None:
-    """Parse the two files as the official readers do (evaluate.py 522434d:27-57) and compare their sizes as
-    `evaluate_one_task` asserts (line 155: every task but bucc2018 and the QA group)."""
+def _check_files(cell: Path, task_name: str, lang: str) -> None:
+    """Read the test pair with `evaluate.read_submission` (the official structures: QA gold in the SQuAD v1.1
+    dataset shape), require the blank line after every tag sentence that the 2020 `read_tag` needs
+    (evaluate.py 522434d:27-38), and equal numbers of predictions and labels, as `evaluate_one_task` asserts
+    (line 155: every task but bucc2018 and the QA group)."""
     task = get_task(task_name)
-    for path in (pred, gold):
-        if not path.is_file():
-            raise UserError(f"{path}: missing; expected a {'label' if path is gold else 'prediction'} file per "
-                            f"language the cell scored")
-    if task.kind in ("qa", "qa_unanswerable"):
-        predictions, dataset = _json(pred), _json(gold)
-        if not isinstance(predictions, dict) or "data" in predictions:
-            raise UserError(f"{pred}: expected a JSON object {{question id: answer text}}")
-        articles = dataset.get("data") if isinstance(dataset, dict) else None
-        if not isinstance(articles, list) or not all(isinstance(a, dict) and "paragraphs" in a for a in articles):
-            raise UserError(f"{gold}: not in the SQuAD v1.1 dataset structure (data -> paragraphs -> qas -> "
-                            f"answers) the official QA readers need; rerun this cell's evaluation")
-        return
-    pred_text, gold_text = pred.read_text("utf-8"), gold.read_text("utf-8")
+    pred, gold = read_submission(cell, task, lang, SPLIT)
+    name = submission_name(SPLIT, lang, task)
     if task.kind == "tagging":
-        n_pred, n_gold = _tag_sentences(pred, pred_text), _tag_sentences(gold, gold_text)
-    else:
-        n_pred, n_gold = len(pred_text.splitlines()), len(gold_text.splitlines())
-    if task.kind != "bitext_mining" and n_pred != n_gold:
-        raise UserError(f"{pred}: {n_pred} predictions for {n_gold} gold entries in {gold}; the official scorer "
-                        f"asserts equal numbers")
+        for kind in ("predictions", "labels"):
+            path = cell / kind / task_name / name
+            text = path.read_text(encoding="utf-8")
+            if text and not text.endswith("\n\n"):
+                raise UserError(f"{path}: tag file does not end with a blank line, so the 2020 official `read_tag` "
+                                f"drops its last sentence; rerun this cell (files from before issue 12)")
+    if task.kind not in ("bitext_mining", "qa", "qa_unanswerable") and len(pred) != len(gold):
+        raise UserError(f"{cell / 'predictions' / task_name / name}: {len(pred)} predictions for {len(gold)} gold "
+                        f"entries; the official scorer asserts equal numbers")
 
 
 def export(row: Path, out: Path) -> dict:
@@ -90,8 +67,8 @@ def export(row: Path, out: Path) -> dict:
                         f"(results/<experiment>/<backbone>/<adaptation>/seed<seed>/<intermediate>/<variant>)")
     present = [t for t in target_tasks() if (_cell_dir(row, t) / "metrics.json").is_file()]
     if not present:
-        raise UserError(f"--row {row}: no scored cell (eval/<target>/metrics.json or retrieval/<target>/metrics.json); "
-                        f"expected a results row directory whose cells have run")
+        raise UserError(f"--row {row}: no scored cell (eval/<target>/metrics.json or "
+                        f"retrieval/<target>/metrics.json); expected a results row directory whose cells have run")
     manifest = {"row": str(row), "split": SPLIT, "tasks": {}, "missing_tasks": [], "scores": {}}
     with atomic_path(out) as tmp:
         for task_name in target_tasks():
@@ -99,18 +76,18 @@ def export(row: Path, out: Path) -> dict:
                 manifest["missing_tasks"].append(task_name)
                 continue
             cell = _cell_dir(row, task_name)
-            langs = _languages(cell, task_name)
+            metrics = _cell_metrics(cell)
+            langs = list(metrics["languages"])
             for lang in langs:
+                _check_files(cell, task_name, lang)
                 name = submission_name(SPLIT, lang, get_task(task_name))
-                pred, gold = cell / "predictions" / task_name / name, cell / "labels" / task_name / name
-                _check_pair(task_name, pred, gold)
-                for kind, src in (("predictions", pred), ("labels", gold)):
+                for kind in ("predictions", "labels"):
                     (tmp / kind / task_name).mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(src, tmp / kind / task_name / name)
+                    shutil.copyfile(cell / kind / task_name / name, tmp / kind / task_name / name)
             official = XTREME_LANGUAGES[task_name]
             manifest["tasks"][task_name] = {
                 "languages": langs, "official_languages_missing": [lg for lg in official if lg not in langs]}
-            manifest["scores"][task_name] = read_json(cell / "metrics.json")["score"]
+            manifest["scores"][task_name] = metrics["score"]
         write_json(tmp / "manifest.json", manifest)
     return manifest
 

@@ -21,7 +21,7 @@ Kind = Literal[
     "qa",  # extractive QA, every question answerable (SQuAD v1.1 style)
     "qa_unanswerable",  # extractive QA with unanswerable questions (SQuAD v2.0 style)
     "tagging",  # one label per word
-    "bitext_retrieval",  # Tatoeba: 1-NN from each source sentence into the English side
+    "bitext_retrieval",  # Tatoeba: 1-NN of each English sentence among the source sentences (XTREME's direction)
     "bitext_mining",  # BUCC: mine pairs from pools with distractors
 ]
 
@@ -357,7 +357,7 @@ _register(Task(
 ))
 _register(Task(
     "tatoeba", "target", "bitext_retrieval", "accuracy", XTREME_LANGUAGES["tatoeba"], group="retrieval",
-    description="Tatoeba 1-NN retrieval into English",
+    description="Tatoeba 1-NN retrieval: English queries, source-language index (as XTREME's code)",
     sources={"test": _src(_X, "tatoeba.{iso3}", "validation", "tatoeba")},
 ))
 

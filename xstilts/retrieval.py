@@ -196,7 +196,8 @@ def bucc_mine_pools(src_ids: Sequence[Hashable], src_texts: Sequence[str], en_id
        (line 298) then skips any candidate whose source or English text is not in that map. So a pair
        involving a duplicated sentence is never predicted, whichever of its ids the gold names.
     """
-    src_ids, en_ids = _check_ids(src_ids, len(src_texts), "source pool"), _check_ids(en_ids, len(en_texts), "English pool")
+    src_ids = _check_ids(src_ids, len(src_texts), "source pool")
+    en_ids = _check_ids(en_ids, len(en_texts), "English pool")
     sides = []
     for ids, texts in ((src_ids, list(src_texts)), (en_ids, list(en_texts))):
         distinct, _ = unify_texts(texts)

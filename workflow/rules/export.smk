@@ -11,7 +11,9 @@ rule export:
     """One row's test predictions and labels as one XTREME submission folder."""
     input:
         # every cell of this row (its targets' metrics.json): the export needs them all finished
-        lambda wildcards: [p for p in grid.final_outputs(config) if p.startswith(f"{RESULTS}/{row_of(wildcards).path}/")],
+        lambda wildcards: [
+            p for p in grid.final_outputs(config) if p.startswith(f"{RESULTS}/{row_of(wildcards).path}/")
+        ],
     output:
         directory(f"{RESULTS}/{ROW}/submission"),
     params:
