@@ -387,3 +387,26 @@ def test_null_token_is_an_error_naming_the_field(tmp_path):
     root = mirror_with(tmp_path, "ccgbank/train.jsonl", [{"tokens": ["a", None], "supertags": ["N", "N"]}])
     with pytest.raises(DataError, match="row 0, field tokens: expected a string, got NoneType"):
         read("ccg", "train", root=root)
+
+
+def test_squad_schema_keeps_whitespace_so_answer_start_never_shifts(tmp_path):
+    """Issue 11: the SQuAD-schema normaliser must not .strip() contexts or answers (stripping a context that
+    starts with whitespace moves every answer_start; datasets fixed that for squad in 2021). Nothing is stripped,
+    so the raw offsets stay valid, and the QA encoder's token offsets index the same context."""
+    from xstilts.features import encode_qa
+    from xstilts.pretrain import train_tokenizer
+
+    context = "  \n Architecturally, the school has a golden statue of the Virgin Mary. "
+    answer = " a golden statue"
+    start = context.index(answer)
+    row = {"id": "q1", "title": "t", "context": context, "question": "  What is there?",
+           "answers": {"text": [answer, "Virgin Mary"], "answer_start": [start, context.index("Virgin Mary")]}}
+    (out,) = read("squad_v1", "train", root=mirror_with(tmp_path, "squad/train.jsonl", [row])).rows
+    assert out["context"] == context and out["answer_texts"] == [answer, "Virgin Mary"]
+    assert out["answer_starts"] == row["answers"]["answer_start"]
+    assert [context[s:s + len(t)] for s, t in zip(out["answer_starts"], out["answer_texts"])] == out["answer_texts"]
+    tok = train_tokenizer([context, "What is there?"] * 20, 60)
+    enc = encode_qa([out], tok, 64, 32, train=True)
+    offsets = enc["offsets"][0]
+    span = context[offsets[enc["start"][0]][0]:offsets[enc["end"][0]][1]]
+    assert span.strip() == answer.strip()
