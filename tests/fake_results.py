@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from xstilts import grid, metrics
 from xstilts.evaluate import score_rows, write_submission
@@ -110,3 +111,21 @@ def write_tree(root: Path) -> tuple[Path, dict]:
     for cell in doc["cells"]:
         write_cell(results / cell["path"], cell["target"], cell)
     return results, doc
+
+
+@pytest.fixture(scope="session")
+def fake_tree(tmp_path_factory):
+    """The tree, written once per test session: (results dir, cells doc)."""
+    return write_tree(tmp_path_factory.mktemp("fake_results"))
+
+
+@pytest.fixture(scope="session")
+def fake_summary(fake_tree):
+    """`xstilts aggregate` of the tree: the summary directory."""
+    from xstilts.cli import main as cli_main
+
+    results, _ = fake_tree
+    out = results / "summary"
+    assert cli_main(["aggregate", "--results", str(results), "--cells", str(results / "cells.json"),
+                     "--out", str(out)]) == 0
+    return out

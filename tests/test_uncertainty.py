@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from tests import fake_results
+from tests.fake_results import fake_tree  # noqa: F401 (fixture)
 from xstilts import metrics
 from xstilts import uncertainty as U
 from xstilts.aggregate import ROW_KEYS
@@ -116,8 +117,8 @@ def test_benjamini_hochberg_by_hand():
 
 # ------------------------------------------------------------------------------------------- the tree
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    results, doc = fake_results.write_tree(tmp_path_factory.mktemp("u"))
+def tree(fake_tree):
+    results, doc = fake_tree
     reps = U.collect(results, doc["cells"], ROW_KEYS,
                      lambda c: list(read_json(results / c["path"] / "metrics.json")["languages"]))
     return results, doc, reps

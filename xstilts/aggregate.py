@@ -183,12 +183,23 @@ def _uncertainty(results: Path, cells_doc: dict, scored: dict[str, dict], out: P
 
     replicates = uncertainty.collect(results, cells_doc["cells"], ROW_KEYS,
                                      lambda cell: list((scored.get(cell["path"]) or {}).get("languages") or []))
-    for path, reason in replicates.skipped:
-        print(f"aggregate: no interval for {path}: {reason}")
+    if replicates.skipped:
+        path, reason = replicates.skipped[0]
+        print(f"aggregate: {len(replicates.skipped)} scored cells have no readable test predictions, so no "
+              f"interval (first: {path}: {reason})")
     _write_csv(out / "intervals.csv", uncertainty.intervals_table(replicates, cells_doc["targets"], ROW_KEYS))
     significance = uncertainty.significance_table(replicates, cells_doc["targets"], ROW_KEYS)
     _write_csv(out / "significance.csv", significance)
     return replicates, significance
+
+
+def _tradeoff(replicates, efficiency: pd.DataFrame, targets: list[str], out: Path) -> None:
+    """tradeoff.csv and tradeoff.md (xstilts.tradeoff; docs/metrics.md, "Tradeoff")."""
+    from xstilts import tradeoff
+
+    table = tradeoff.tradeoff_table(replicates, efficiency, targets, ROW_KEYS)
+    _write_csv(out / "tradeoff.csv", table)
+    write_text(out / "tradeoff.md", tradeoff.tradeoff_markdown(table))
 
 
 # ------------------------------------------------------------------------------------------- plots
@@ -197,60 +208,84 @@ def _setting_names(frame: pd.DataFrame) -> list[str]:
     return [f"{r.backbone}/{r.adaptation}: {r.label}" if multi else r.label for r in frame.itertuples()]
 
 
-def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str]) -> None:
+def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str], significance: pd.DataFrame) -> None:
+    """The transfer-delta heatmap; a boxed cell with `*` differs significantly from its baseline (BH)."""
     plt = _pyplot()
     values = delta[columns].to_numpy(dtype=float)
     names = _setting_names(delta)
+    marked = {tuple(r) for r in significance.loc[significance.significant.astype(bool),
+                                                 [*SETTING_KEYS, "target"]].itertuples(index=False)}
     span = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
     fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(columns), 1.0 + 0.4 * len(names)), layout="constrained")
     image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-span or -1, vmax=span or 1, aspect="auto")
-    for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, "" if math.isnan(v) else f"{v:+.1f}", ha="center", va="center", fontsize=7)
+    settings = delta[SETTING_KEYS].itertuples(index=False)
+    for i, setting in enumerate(settings):
+        for j, column in enumerate(columns):
+            v, star = values[i, j], (*setting, column) in marked
+            ax.text(j, i, "" if math.isnan(v) else f"{v:+.1f}{'*' if star else ''}", ha="center", va="center",
+                    fontsize=7, fontweight="bold" if star else "normal")
+            if star:
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.2))
     ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
-    ax.set_title("Score difference to no intermediate task (mean over seeds)")
+    ax.set_title(f"Score difference to no intermediate task (mean over {_seeds_text(significance)};\n"
+                 f"* boxed: significant, paired bootstrap, BH-adjusted p < 0.05)", fontsize=9)
     fig.colorbar(image, ax=ax, label="points")
     _save(fig, path)
 
 
-def _plot_efficiency(path: Path, deltas: pd.DataFrame, efficiency: pd.DataFrame) -> None:
-    """x: intermediate-phase FLOPs and device-hours (log); y: XTREME delta vs none; Pareto frontier."""
-    plt = _pyplot()
-    from matplotlib.ticker import NullFormatter
+def _seeds_text(frame: pd.DataFrame) -> str:
+    counts = sorted(set(frame.n_seeds.dropna().astype(int))) if len(frame) else []
+    if not counts:
+        return "seeds"
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"{n} seed{'' if n == '1' else 's'}"
 
-    inter = efficiency[efficiency.phase == "intermediate"]
-    costs = inter[[*ROW_KEYS, "seed"]].assign(flops=pd.to_numeric(inter.useful_flops, errors="coerce"),
-                                              device_h=pd.to_numeric(inter.device_s, errors="coerce") / 3600)
-    points = deltas[deltas.intermediate != "none"].merge(costs, on=[*ROW_KEYS, "seed"], how="inner")
-    points = points.groupby(SETTING_KEYS + ["variant"], sort=False).agg(
-        gain=(XTREME, _every_seed("mean")), gain_std=(XTREME, _every_seed("std")), flops=("flops", "mean"),
-        device_h=("device_h", "mean")).reset_index()
-    points = points[points.gain.notna()]
+
+def _plot_efficiency(path: Path, significance: pd.DataFrame, efficiency: pd.DataFrame) -> None:
+    """x: intermediate-phase FLOPs and device-hours (symlog, so each `none` baseline sits at zero cost); y: XTREME
+    delta to that baseline with its 95% interval; hollow = not significant (BH); one Pareto frontier per backbone
+    and adaptation, since LoRA and full fine-tuning gains are measured against different baselines."""
+    plt = _pyplot()
+    from xstilts.grid import ADAPTATIONS
+    from xstilts.tradeoff import efficiency_points
+
+    points = efficiency_points(significance, efficiency, ROW_KEYS)
+    several = points.backbone.nunique() > 1
+    colors = dict(zip(ADAPTATIONS, ("tab:blue", "tab:orange")))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True, layout="constrained")
     for ax, x, title in ((axes[0], "flops", "intermediate-phase FLOPs (useful)"),
                          (axes[1], "device_h", "intermediate-phase device-hours")):
-        usable = points[points[x] > 0]
-        if usable.empty:
+        usable = points[points[x].notna()]
+        if usable[usable[x] > 0].empty:
             ax.text(0.5, 0.5, "no row has both a complete XTREME score\nand an intermediate cost record",
                     ha="center", va="center", transform=ax.transAxes)
-        for (multilingual, adaptation), group in usable.groupby([usable.variant != "en", "adaptation"]):
-            ax.errorbar(group[x], group.gain, yerr=group.gain_std.fillna(0), fmt="^" if adaptation == "lora" else "o",
-                        color="tab:red" if multilingual else "tab:blue", capsize=3, linestyle="none",
-                        label=f"{'multilingual' if multilingual else 'English-only'}, {adaptation}")
+        for (backbone, adaptation), group in usable.groupby(["backbone", "adaptation"], sort=False):
+            color = colors.get(adaptation, "tab:grey")
+            name = f"{backbone}/{adaptation}" if several else adaptation
+            for multilingual, part in group.groupby(group.variant != "en"):
+                for filled, sub in part.groupby("filled"):
+                    ax.errorbar(sub[x], sub.gain, yerr=[sub.gain - sub.low, sub.high - sub.gain], capsize=3,
+                                fmt="D" if multilingual else "o", color=color, linestyle="none",
+                                markerfacecolor=color if filled else "none",
+                                label=f"{name}, {'multilingual' if multilingual else 'English-only'}"
+                                      f"{'' if filled else ' (n.s.)'}")
+            frontier = _pareto(group[[x, "gain"]].to_numpy())
+            if len(frontier):
+                ax.step(frontier[:, 0], frontier[:, 1], where="post", color=color, linewidth=1, alpha=0.6,
+                        label=f"frontier: {name}")
         for row in usable.itertuples():
             ax.annotate(row.label, (getattr(row, x), row.gain), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")
-        frontier = _pareto(usable[[x, "gain"]].to_numpy())
-        if len(frontier):
-            ax.step(frontier[:, 0], frontier[:, 1], where="post", color="grey", linewidth=1, label="Pareto frontier")
-        if not usable.empty:
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overlap on a narrow range
-            ax.legend(fontsize=7)
+        positive = usable[x][usable[x] > 0]
+        if len(positive):
+            ax.set_xscale("symlog", linthresh=float(positive.min()))
+            ax.legend(fontsize=6)
         ax.axhline(0, color="black", linewidth=0.5)
         ax.set_xlabel(title)
-    axes[0].set_ylabel("XTREME score - none (points; mean and std over seeds)")
-    fig.suptitle("What the intermediate stage costs and buys")
+    axes[0].set_ylabel("XTREME score - its baseline (points; 95% CI)")
+    fig.suptitle(f"What the intermediate stage costs and buys (mean over {_seeds_text(points)}; "
+                 f"hollow: not significant)")
     _save(fig, path)
 
 
@@ -317,13 +352,14 @@ def main(args) -> int:
         _write_csv(out / f"transfer_delta{suffix}.csv", split_delta)
         write_text(out / f"transfer_delta{suffix}.md", _markdown(split_delta))
         if split == "test":
-            deltas, delta = split_deltas, split_delta
+            delta = split_delta
     efficiency = _efficiency(results, cells_doc)
     _write_csv(out / "efficiency.csv", efficiency)
     _write_csv(out / "missing.csv", pd.DataFrame(missing, columns=[*ROW_KEYS, "seed", "target", "path", "reason"]))
     replicates, significance = _uncertainty(results, cells_doc, scored, out)
-    _plot_delta(out / "plots" / "transfer_delta.png", delta, columns)
-    _plot_efficiency(out / "plots" / "efficiency_vs_gain.png", deltas, efficiency)
+    _tradeoff(replicates, efficiency, targets, out)
+    _plot_delta(out / "plots" / "transfer_delta.png", delta, columns, significance)
+    _plot_efficiency(out / "plots" / "efficiency_vs_gain.png", significance, efficiency)
     print(f"aggregate: {len(cells_doc['cells']) - len(missing)} of {len(cells_doc['cells'])} cells scored, "
           f"{len(missing)} missing (see {out / 'missing.csv'})")
     return 0

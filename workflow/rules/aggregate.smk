@@ -39,6 +39,9 @@ rule aggregate:
         # 95% intervals and row-vs-baseline tests (xstilts.uncertainty; docs/metrics.md, "Uncertainty")
         intervals=f"{SUMMARY}/intervals.csv",
         significance=f"{SUMMARY}/significance.csv",
+        # multilingual vs English-only, LoRA vs full, backbones (xstilts.tradeoff; docs/metrics.md, "Tradeoff")
+        tradeoff=f"{SUMMARY}/tradeoff.csv",
+        tradeoff_md=f"{SUMMARY}/tradeoff.md",
         # the same tables on the dev split (xstilts.aggregate.SPLITS; docs/metrics.md)
         dev=[f"{SUMMARY}/{name}_dev.{ext}" for name, ext in (("transfer_matrix", "csv"), ("transfer_matrix", "md"),
              ("transfer_matrix_std", "csv"), ("transfer_delta", "csv"), ("transfer_delta", "md"))],
