@@ -27,14 +27,20 @@ rule aggregate:
     input:
         cells=f"{RESULTS}/cells.json",
     output:
-        scores=report(f"{SUMMARY}/scores.parquet", caption="../report/scores.rst", category="Scores"),
+        # In the HTML report (`snakemake --report report.html summary`): one caption per file, each table's
+        # caption renders the table itself (docutils csv-table), grouped by category/subcategory/labels.
+        scores=report(f"{SUMMARY}/scores.parquet", caption="../report/scores.rst", category="Scores",
+                      subcategory="Data", labels={"file": "every score (long format)"}),
         matrix=report(f"{SUMMARY}/transfer_matrix.csv", caption="../report/transfer_matrix.rst",
-                      category="Transfer"),
+                      category="Transfer", subcategory="Test (zero-shot)",
+                      labels={"table": "transfer matrix", "statistic": "mean over seeds"}),
         matrix_md=f"{SUMMARY}/transfer_matrix.md",
-        matrix_std=report(f"{SUMMARY}/transfer_matrix_std.csv", caption="../report/transfer_matrix.rst",
-                          category="Transfer"),
+        matrix_std=report(f"{SUMMARY}/transfer_matrix_std.csv", caption="../report/transfer_matrix_std.rst",
+                          category="Transfer", subcategory="Test (zero-shot)",
+                          labels={"table": "transfer matrix", "statistic": "std over seeds"}),
         delta=report(f"{SUMMARY}/transfer_delta.csv", caption="../report/transfer_delta.rst",
-                     category="Transfer"),
+                     category="Transfer", subcategory="Test (zero-shot)",
+                     labels={"table": "difference to none", "statistic": "mean over seeds"}),
         delta_md=f"{SUMMARY}/transfer_delta.md",
         # 95% intervals and row-vs-baseline tests (xstilts.uncertainty; docs/metrics.md, "Uncertainty")
         intervals=f"{SUMMARY}/intervals.csv",
@@ -46,16 +52,19 @@ rule aggregate:
         dev=[f"{SUMMARY}/{name}_dev.{ext}" for name, ext in (("transfer_matrix", "csv"), ("transfer_matrix", "md"),
              ("transfer_matrix_std", "csv"), ("transfer_delta", "csv"), ("transfer_delta", "md"))],
         efficiency=report(f"{SUMMARY}/efficiency.csv", caption="../report/efficiency.rst",
-                          category="Efficiency"),
-        missing=report(f"{SUMMARY}/missing.csv", caption="../report/missing.rst", category="Scores"),
-        delta_plot=report(f"{SUMMARY}/plots/transfer_delta.png", caption="../report/transfer_delta.rst",
-                          category="Transfer"),
+                          category="Efficiency", subcategory="Data", labels={"file": "cost of every job"}),
+        missing=report(f"{SUMMARY}/missing.csv", caption="../report/missing.rst", category="Scores",
+                       subcategory="Data", labels={"file": "cells without a score"}),
+        delta_plot=report(f"{SUMMARY}/plots/transfer_delta.png", caption="../report/transfer_delta_plot.rst",
+                          category="Transfer", subcategory="Plots", labels={"figure": "difference to none"}),
         efficiency_plot=report(f"{SUMMARY}/plots/efficiency_vs_gain.png",
-                               caption="../report/efficiency.rst", category="Efficiency"),
+                               caption="../report/efficiency_plot.rst", category="Efficiency",
+                               subcategory="Plots", labels={"figure": "gain against cost"}),
     params:
         results=lambda wildcards, input: os.path.dirname(input.cells),
         out=lambda wildcards, output: os.path.dirname(output.scores),
-        finished=get_finished_cells,
+        # a short digest, not the list: it shows in the report and in every "Params have changed" reason
+        finished=lambda wildcards: grid.finished_digest(config),
     log:
         f"{RESULTS}/logs/aggregate.log",
     benchmark:

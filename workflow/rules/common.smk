@@ -130,19 +130,6 @@ def get_finetuned_model(wildcards):
     return f"{RESULTS}/{grid.job_dir(row_of(wildcards).path, 'finetune', train_task)}/model"
 
 
-def get_finished_cells(wildcards):
-    """Fingerprint (path and mtime) of every cell output that exists now.
-
-    Aggregation takes it as a param, not as input: it then never waits for, rebuilds or is blocked by a
-    cell, yet reruns whenever a cell output appears or changes.
-    """
-    out = []
-    for path in grid.final_outputs(config):
-        if os.path.exists(path):
-            out.append(f"{path}@{os.stat(path).st_mtime_ns}")
-    return out
-
-
 def get_raw_input(wildcards):
     """The synthetic mirror when this workflow makes it; a user's mirror or the hub is not a workflow input."""
     return grid.SYNTH_DIR if config["data"]["synth"] else []
