@@ -27,107 +27,165 @@ def _list_arg(text: str) -> list[str]:
     return [x for x in text.split(",") if x]
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Per-verb help: the description and example as written, and each flag's default when it has one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default in ([], {}, "", argparse.SUPPRESS)
+        if not unset and not action.required and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xstilts", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="xstilts", description=__doc__.splitlines()[0],
+                                epilog="`xstilts VERB --help` describes each verb's flags, with an example.")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    s = sub.add_parser("tasks", help="print the task registry")
+    def verb(name: str, summary: str, example: str, details: str = ""):
+        """A verb's parser: `summary` in `xstilts --help`, then details and an example in its own --help."""
+        return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + "."
+                              + (f"\n\n{details}" if details else ""),
+                              epilog=f"example:\n  {example}", formatter_class=_Help)
+
+    s = verb("tasks", "print the task registry", "xstilts tasks --json",
+             "Every task: role (intermediate/target), kind, metric, training task and languages.")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    s = sub.add_parser("synth", help="generate the offline mini-XTREME in the hub datasets' schemas")
+    s = verb("synth", "generate the offline mini-XTREME in the hub datasets' schemas",
+             "xstilts synth --out resources/data/raw/synth --size demo --seed 0",
+             "English plus 6 synthetic languages, written as a local mirror (docs/synth.md).")
     s.add_argument("--out", required=True, help="directory to write (local-mirror layout)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="random seed of the generator")
     s.add_argument("--size", default="demo", help="size preset: ci, demo or large")
     s.add_argument("--mt-error-rate", type=float, default=None, help="word error rate of the fake MT data")
 
-    s = sub.add_parser("prepare", help="normalise one task's source into the internal schema (parquet + manifest)")
+    s = verb("prepare", "normalise one task's source into the internal schema (parquet + manifest)",
+             "xstilts prepare --task xnli --source local --local-dir resources/data/raw/synth --languages en,de "
+             "--out resources/data/prepared/demo/xnli",
+             "Reads the hub or a local mirror, validates every row and writes <out>/<split>.parquet and "
+             "manifest.json\n(docs/design.md, 'Prepared data').")
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--task", help="registry task name")
     g.add_argument("--corpus", action="store_true", help="the unlabelled multilingual MLM corpus")
     s.add_argument("--translated", action="store_true", help="machine-translated training data of --task")
-    s.add_argument("--source", choices=["hub", "local"], required=True)
+    s.add_argument("--source", choices=["hub", "local"], required=True,
+                   help="read the hub datasets or a local mirror (local-only tasks always read the mirror)")
     s.add_argument("--local-dir", help="root of the local mirror (required with --source local)")
     s.add_argument("--revision", action="append", default=None, metavar="REPO=REV",
                    help="hub revision of one repository (repeatable; default: registry.REPOS' pin)")
     s.add_argument("--languages", type=_list_arg, default=None, help="comma-separated; default: the task's")
     s.add_argument("--max-examples", type=int, default=None, help="cap per split and language")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the capped subset and of a carved dev split")
     s.add_argument("--missing-dev", choices=["carve", "test"], default="carve",
                    help="a task without a dev split (TyDiQA): carve one from English train, or select on the "
                         "English test rows and train on all of train (the authors' setting)")
     s.add_argument("--trust-remote-code", action="store_true",
                    help="refused: datasets 5 runs no dataset scripts (use the parquet export or a local mirror)")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="prepared directory to write")
 
-    s = sub.add_parser("fetch-model", help="phase (i) for real runs: snapshot a hub model to a local directory")
+    s = verb("fetch-model", "phase (i) for real runs: snapshot a hub model to a local directory",
+             "xstilts fetch-model --model FacebookAI/xlm-roberta-large --revision <commit> "
+             "--out resources/models/xlmr-large",
+             "Writes model and tokenizer with save_pretrained (safetensors); needs the network.")
     s.add_argument("--model", required=True, help="hub model id, e.g. FacebookAI/xlm-roberta-large")
     s.add_argument("--revision", required=True, help="pinned hub revision (a commit; a branch is resolved)")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="model directory to write")
 
-    s = sub.add_parser("lock", help="resolve a config's hub revisions to commits and write its lock file")
+    s = verb("lock", "resolve a config's hub revisions to commits and write its lock file",
+             "xstilts lock --configfile config/xtreme.yaml")
     s.add_argument("--configfile", required=True, help="the workflow config (e.g. config/xtreme.yaml)")
     s.add_argument("--schema", default=None, help="config schema (default: workflow/schemas/config.schema.yaml)")
     s.add_argument("--update", action="store_true", help="accept branches that moved since they were locked")
 
-    s = sub.add_parser("pretrain", help="phase (i) for the demo: train a tokenizer and a tiny MLM")
+    s = verb("pretrain", "phase (i) for the demo: train a tokenizer and a tiny MLM",
+             "xstilts pretrain --corpus resources/data/prepared/demo-local/corpus --out resources/models/tiny "
+             "--hparams '{\"max_steps\": 600}'",
+             "Progress: a line every log_every steps or log_seconds seconds (step, loss, lr, tokens/s, ETA).")
     s.add_argument("--corpus", required=True, help="prepared corpus directory")
-    s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--hparams", type=_json_arg, default={})
-    s.add_argument("--state-dir", default=None)
+    s.add_argument("--out", required=True, help="model directory to write (save_pretrained layout)")
+    s.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order")
+    s.add_argument("--hparams", type=_json_arg, default={},
+                   help="JSON object over the pretrain defaults in xstilts/recipes.py")
+    s.add_argument("--state-dir", default=None, help="resumable state (default: <out>.state)")
 
     def train_common(s):
-        s.add_argument("--adaptation", choices=["full", "lora"], default="full")
-        s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--hparams", type=_json_arg, default={}, help="JSON object over the package defaults")
+        s.add_argument("--adaptation", choices=["full", "lora"], default="full",
+                       help="train every weight, or LoRA adapters merged into the encoder at the end")
+        s.add_argument("--seed", type=int, default=0, help="seed of heads, adapters, dropout and batch order")
+        s.add_argument("--hparams", type=_json_arg, default={},
+                       help="JSON object over the package defaults (xstilts/recipes.py), e.g. '{\"lr\": 1e-5}'")
         s.add_argument("--state-dir", required=True, help="resumable state (not a workflow output)")
-        s.add_argument("--out", required=True)
+        s.add_argument("--out", required=True, help="output directory to write")
         s.add_argument("--label", default="", help="free text naming the cell in messages")
 
-    s = sub.add_parser("intermediate", help="phase (ii): intermediate-task training")
+    s = verb("intermediate", "phase (ii): intermediate-task training",
+             "xstilts intermediate --model resources/models/tiny --tasks mnli --data <prepared>/mnli --seed 0 "
+             "--state-dir state/mnli --out results/demo/tiny/full/seed0/mnli/en/intermediate",
+             "Writes <out>/encoder, cost.json and train_log.json. Logs progress every log_every steps or "
+             "log_seconds\nseconds and English dev scores every eval_every steps.")
     s.add_argument("--model", required=True, help="pretrained model directory (save_pretrained layout)")
     s.add_argument("--tasks", type=_list_arg, required=True, help="one task, or several for multi-task")
     s.add_argument("--data", type=_list_arg, required=True, help="prepared dir per task, same order")
-    s.add_argument("--variant", choices=["en", "mlm", "mt"], default="en")
+    s.add_argument("--variant", choices=["en", "mlm", "mt"], default="en",
+                   help="English only, mixed with multilingual MLM (--corpus), or machine-translated data (--translated)")
     s.add_argument("--corpus", default=None, help="prepared corpus dir (variant mlm)")
     s.add_argument("--translated", type=_list_arg, default=None, help="prepared translated dir per task (variant mt)")
     train_common(s)
 
-    s = sub.add_parser("finetune", help="phase (iii): fine-tune on a target's English training task")
+    s = verb("finetune", "phase (iii): fine-tune on a target's English training task",
+             "xstilts finetune --encoder results/demo/tiny/full/seed0/mnli/en/intermediate --train-task mnli "
+             "--data <prepared>/mnli --seed 0 --state-dir state/ft --out results/demo/tiny/full/seed0/mnli/en/"
+             "finetune/mnli",
+             "Selects the checkpoint on English dev (every eval_every steps); writes <out>/model, dev.json, "
+             "cost.json and\ntrain_log.json.")
     s.add_argument("--encoder", required=True, help="encoder directory (pretrained or intermediate)")
-    s.add_argument("--train-task", required=True)
+    s.add_argument("--train-task", required=True, help="English training task of the target, e.g. mnli for XNLI")
     s.add_argument("--data", required=True, help="prepared dir of the training task")
     train_common(s)
 
-    s = sub.add_parser("evaluate", help="zero-shot evaluation of a fine-tuned model on one target")
-    s.add_argument("--model", required=True)
-    s.add_argument("--target", required=True)
+    s = verb("evaluate", "zero-shot evaluation of a fine-tuned model on one target",
+             "xstilts evaluate --model <finetune out>/model --target xnli --data <prepared>/xnli "
+             "--out results/demo/tiny/full/seed0/mnli/en/eval/xnli",
+             "Writes metrics.json, cost.json and the predictions in the XTREME layout; logs a line per language.")
+    s.add_argument("--model", required=True, help="fine-tuned model directory (encoder/ + heads)")
+    s.add_argument("--target", required=True, help="XTREME target, e.g. xnli")
     s.add_argument("--data", required=True, help="prepared dir of the target")
-    s.add_argument("--languages", type=_list_arg, default=None)
-    s.add_argument("--hparams", type=_json_arg, default={})
-    s.add_argument("--out", required=True)
+    s.add_argument("--languages", type=_list_arg, default=None, help="comma-separated; default: the target's")
+    s.add_argument("--hparams", type=_json_arg, default={},
+                   help="JSON object over the evaluate defaults in xstilts/recipes.py")
+    s.add_argument("--out", required=True, help="output directory to write")
 
-    s = sub.add_parser("retrieve", help="BUCC / Tatoeba straight from an encoder")
-    s.add_argument("--encoder", required=True)
-    s.add_argument("--target", required=True)
-    s.add_argument("--data", required=True)
-    s.add_argument("--languages", type=_list_arg, default=None)
-    s.add_argument("--hparams", type=_json_arg, default={})
-    s.add_argument("--out", required=True)
+    s = verb("retrieve", "BUCC / Tatoeba straight from an encoder",
+             "xstilts retrieve --encoder resources/models/tiny --target tatoeba --data <prepared>/tatoeba "
+             "--out results/demo/tiny/full/seed0/none/en/retrieval/tatoeba",
+             "Mean-pooled hidden states of one layer, faiss search; logs a line per language.")
+    s.add_argument("--encoder", required=True, help="encoder directory (pretrained or intermediate)")
+    s.add_argument("--target", required=True, help="bucc2018 or tatoeba")
+    s.add_argument("--data", required=True, help="prepared dir of the target")
+    s.add_argument("--languages", type=_list_arg, default=None, help="comma-separated; default: the target's")
+    s.add_argument("--hparams", type=_json_arg, default={},
+                   help="JSON object over the retrieval defaults in xstilts/recipes.py, e.g. '{\"layer\": 14}'")
+    s.add_argument("--out", required=True, help="output directory to write")
 
-    s = sub.add_parser("aggregate", help="transfer matrix, efficiency table and plots")
+    s = verb("aggregate", "transfer matrix, efficiency table and plots",
+             "xstilts aggregate --results results/demo --cells results/demo/cells.json --out results/demo/summary",
+             "Reads whatever cells exist; lists the rest in missing.csv with the reason.")
     s.add_argument("--results", required=True, help="the experiment's results directory")
     s.add_argument("--cells", required=True, help="JSON file listing the expected cells")
     s.add_argument("--out", required=True, help="summary directory")
 
-    s = sub.add_parser("export", help="one row's test predictions + labels as one XTREME submission folder")
+    s = verb("export", "one row's test predictions + labels as one XTREME submission folder",
+             "xstilts export --row results/demo/tiny/full/seed0/mnli/en --out submission/mnli")
     s.add_argument("--row", required=True, help="a results row dir: results/<exp>/<backbone>/<adaptation>/"
                                                 "seed<seed>/<intermediate>/<variant>")
     s.add_argument("--out", required=True, help="submission folder to write (predictions/, labels/, manifest.json)")
 
-    s = sub.add_parser("bench", help="speed comparisons against the reference recipes")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--size", default="full", choices=["smoke", "full"])
+    s = verb("bench", "speed comparisons against the reference recipes", "xstilts bench --size smoke --json",
+             "docs/benchmarks.md explains each comparison.")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--size", default="full", choices=["smoke", "full"], help="smoke: seconds (CI); full: the measured sizes")
     return p
 
 
