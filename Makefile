@@ -15,10 +15,16 @@ $(BIN)/xstilts: pyproject.toml constraints.txt
 env: $(BIN)/xstilts
 
 ## Set up and run the offline demo: synthetic mini-XTREME, tiny pretrained model, the whole grid.
+## Ends by printing where the summary and the HTML report are.
 demo: env
 	export PATH="$(abspath $(BIN)):$$PATH"; \
 	snakemake --profile profiles/local --cores $(CORES) --keep-going; rc=$$?; \
-	snakemake summary --profile profiles/local --cores $(CORES) && exit $$rc
+	results=$$($(BIN)/python -c 'from xstilts import grid; import yaml; \
+	    print(grid.results_dir(yaml.safe_load(open("config/config.yaml"))))'); \
+	snakemake summary --profile profiles/local --cores $(CORES) && \
+	snakemake summary --profile profiles/local --cores $(CORES) --report "$$results/report.html" && \
+	echo "summary: $$results/summary/ (transfer_matrix.md, transfer_delta.md, efficiency.csv, missing.csv)" && \
+	echo "report:  $$results/report.html" && exit $$rc
 
 ## Set up and run the test suite.
 test: env
