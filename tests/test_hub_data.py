@@ -124,7 +124,7 @@ def test_bad_sources_give_one_line_each(hub, tmp_path):
     assert "reads 3 hub repositories" in bare["err"]
     assert "hub dataset 'nobody/nothing' does not exist" in unknown_id["error"]
     assert "no config 'PAN-X.xx'" in config["error"]
-    assert "no split 'validation'" in split["error"] and "(splits: train, test)" not in split["error"]
+    assert "no split 'validation'" in split["error"] and "(splits: test)" in split["error"]  # Thai: test-only
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 

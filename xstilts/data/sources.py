@@ -192,13 +192,13 @@ def load_at_commit(repo_id: str, config: str | None, split: str, sha: str, data_
                         f"commit {sha}; it falls back to a cached copy when the hub cannot be read): refusing it")
     try:
         builder.download_and_prepare()
-        return builder.as_dataset(split=split)
-    except (ValueError, KeyError) as e:  # Unknown split "x". Should be one of [...]
-        splits = ", ".join(builder.info.splits or ()) or "none"
-        raise UserError(f"{where}: no split {split!r} at commit {sha} (splits: {splits})") from None
-    except (OSError, RuntimeError) as e:
-        raise UserError(f"{where}: could not read the data files: {type(e).__name__}: "
+    except (OSError, RuntimeError, ValueError) as e:
+        raise UserError(f"{where}: could not read the data files at commit {sha}: {type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    splits = list(builder.info.splits or ())
+    if split not in splits:
+        raise UserError(f"{where}: no split {split!r} at commit {sha} (splits: {', '.join(splits) or 'none'})")
+    return builder.as_dataset(split=split)
 
 
 # ------------------------------------------------------------------------------------------------ local
