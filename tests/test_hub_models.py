@@ -103,3 +103,33 @@ def test_fetch_model_loads_each_backbone_family_through_its_real_loader(hub, tmp
     assert json.loads((tmp_path / "mt5" / "xstilts_source.json").read_text())["commit"] == replicas.MT5_PR2
     assert classes == {"xlmr": ("XLMRobertaForMaskedLM", "XLMRobertaModel"),
                        "mbert": ("BertForMaskedLM", "BertModel"), "mt5": ("MT5EncoderModel", "MT5EncoderModel")}
+
+
+def test_the_workflow_prepares_and_fetches_through_the_hub_at_the_locked_commits(hub, tmp_path):
+    """The rules a cluster run executes (prepare, fetch_model) against the replica hub: the locked commits reach
+    the verbs, the manifest and the model record them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfg_path = write_config(tmp_path, "wf")
+    (locked,) = run_steps(hub.url, tmp_path / "hf", [lock(cfg_path)])
+    assert locked["rc"] == 0, locked
+    cfg = grid.load_config(cfg_path, SCHEMA)
+    (job,) = [j for j in grid.prepare_jobs(cfg) if j.task == "panx"]
+    work = tmp_path / "work"
+    root = Path(grid.__file__).resolve().parents[1]
+    bin_dir = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "XSTILTS_WORKER"))}
+    env.update({"PATH": f"{bin_dir}{os.pathsep}{env['PATH']}", "HF_ENDPOINT": hub.url,
+                "HF_HOME": str(tmp_path / "hf-wf"), "HF_HUB_DISABLE_TELEMETRY": "1"})
+    run = subprocess.run([str(bin_dir / "snakemake"), job.out, grid.model_dir("b"), "--snakefile",
+                          str(root / "Snakefile"), "--directory", str(work), "--cores", "2", "--configfile",
+                          str(cfg_path), "--config", "warm_worker=False"], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    manifest = json.loads((work / job.out / "manifest.json").read_text())
+    assert manifest["revisions"] == {"google/xtreme": XTREME} and manifest["languages"] == ["en", "de"]
+    source = json.loads((work / grid.model_dir("b") / "xstilts_source.json").read_text())
+    assert (source["revision"], source["commit"]) == (replicas.MODEL_PINS[replicas.XLMR],) * 2
