@@ -1,7 +1,7 @@
-"""The HTML report of a small results tree (a two-row grid, its cell outputs written by the test):
-the transfer matrix, its std and the deltas are HTML tables in the page (each caption renders its own
-table), entries carry categories and labels, and the summary's param is a short digest: no parameter dump
-in the report, no 27 KB "Params have changed" reason in a dry run."""
+"""The HTML report of a small results tree (a two-row grid, its cell outputs written by the test): the
+transfer matrix, its std, the deltas, significance and tradeoff are HTML tables in the page (each caption
+renders its own table), entries carry categories and labels, and the summary's param is a short digest:
+no parameter dump in the report, no 27 KB "Params have changed" reason in a dry run."""
 
 from __future__ import annotations
 
@@ -17,9 +17,13 @@ import yaml
 
 from tests.test_workflow import ROOT, snakemake
 
-TABLES = {"transfer_matrix.csv": ("transfer matrix", "mean over seeds"),
-          "transfer_matrix_std.csv": ("transfer matrix", "std over seeds"),
-          "transfer_delta.csv": ("difference to none", "mean over seeds")}
+# the tables the page shows, with their labels (significance and tradeoff may have no rows: their
+# header is a plain first row there, so an empty one still renders)
+TABLES = {"transfer_matrix.csv": {"table": "transfer matrix", "statistic": "mean over seeds"},
+          "transfer_matrix_std.csv": {"table": "transfer matrix", "statistic": "std over seeds"},
+          "transfer_delta.csv": {"table": "difference to none", "statistic": "mean over seeds"},
+          "significance.csv": {"table": "difference to none, tested", "per": "row and target"},
+          "tradeoff.csv": {"table": "score and cost deltas", "per": "comparison"}}
 
 
 def write_cells(work, cfg: dict) -> None:
@@ -80,7 +84,7 @@ def test_report_renders_each_table_in_its_caption(reported, name):
     frame = pd.read_csv(summary / name, dtype=str, keep_default_na=False)
     entry = results[name]
     assert cells_of(entry["caption"]) == [list(frame.columns), *frame.values.tolist()]
-    assert entry["labels"] == dict(zip(("table", "statistic"), TABLES[name]))
+    assert entry["labels"] == TABLES[name]
 
 
 def test_report_has_one_caption_per_file_categories_and_no_parameter_dump(reported):

@@ -43,10 +43,14 @@ rule aggregate:
                      labels={"table": "difference to none", "statistic": "mean over seeds"}),
         delta_md=f"{SUMMARY}/transfer_delta.md",
         # 95% intervals and row-vs-baseline tests (xstilts.uncertainty; docs/metrics.md, "Uncertainty")
-        intervals=f"{SUMMARY}/intervals.csv",
-        significance=f"{SUMMARY}/significance.csv",
+        intervals=report(f"{SUMMARY}/intervals.csv", caption="../report/intervals.rst", category="Transfer",
+                         subcategory="Uncertainty", labels={"table": "95% intervals", "per": "cell and language"}),
+        significance=report(f"{SUMMARY}/significance.csv", caption="../report/significance.rst",
+                            category="Transfer", subcategory="Uncertainty",
+                            labels={"table": "difference to none, tested", "per": "row and target"}),
         # multilingual vs English-only, LoRA vs full, backbones (xstilts.tradeoff; docs/metrics.md, "Tradeoff")
-        tradeoff=f"{SUMMARY}/tradeoff.csv",
+        tradeoff=report(f"{SUMMARY}/tradeoff.csv", caption="../report/tradeoff.rst", category="Efficiency",
+                        subcategory="Tradeoff", labels={"table": "score and cost deltas", "per": "comparison"}),
         tradeoff_md=f"{SUMMARY}/tradeoff.md",
         # the same tables on the dev split (xstilts.aggregate.SPLITS; docs/metrics.md)
         dev=[f"{SUMMARY}/{name}_dev.{ext}" for name, ext in (("transfer_matrix", "csv"), ("transfer_matrix", "md"),
