@@ -193,13 +193,36 @@ def _uncertainty(results: Path, cells_doc: dict, scored: dict[str, dict], out: P
     return replicates, significance
 
 
-def _tradeoff(replicates, efficiency: pd.DataFrame, targets: list[str], out: Path) -> None:
+def _tradeoff(replicates, efficiency: pd.DataFrame, targets: list[str], out: Path) -> pd.DataFrame:
     """tradeoff.csv and tradeoff.md (xstilts.tradeoff; docs/metrics.md, "Tradeoff")."""
     from xstilts import tradeoff
 
     table = tradeoff.tradeoff_table(replicates, efficiency, targets, ROW_KEYS)
     _write_csv(out / "tradeoff.csv", table)
     write_text(out / "tradeoff.md", tradeoff.tradeoff_markdown(table))
+    return table
+
+
+def _headline(replicates, scores: pd.DataFrame, results: Path, cells_doc: dict, out: Path) -> pd.DataFrame:
+    """headline.csv/.md: per target the intermediate chosen on English dev, and its XTREME score
+    (xstilts.headline; docs/metrics.md, "Headline row")."""
+    from xstilts import headline
+
+    jobs = {j["path"]: j for j in cells_doc["jobs"]}
+    dev = headline.dev_scores(scores, results, cells_doc["cells"], jobs, ROW_KEYS)
+    table = headline.headline_table(replicates, dev, ROW_KEYS)
+    _write_csv(out / "headline.csv", table)
+    write_text(out / "headline.md", _markdown(table.drop(columns=["p"])))
+    return table
+
+
+def _claims(replicates, significance: pd.DataFrame, trade: pd.DataFrame, head: pd.DataFrame, out: Path) -> None:
+    """claims.csv/.md: the paper's claims tested on this run (the claims table is xstilts.claims.CLAIMS)."""
+    from xstilts import claims
+
+    table = claims.evaluate(replicates, significance, trade, head, ROW_KEYS)
+    _write_csv(out / "claims.csv", table)
+    write_text(out / "claims.md", claims.claims_markdown(table))
 
 
 # ------------------------------------------------------------------------------------------- plots
@@ -357,7 +380,8 @@ def main(args) -> int:
     _write_csv(out / "efficiency.csv", efficiency)
     _write_csv(out / "missing.csv", pd.DataFrame(missing, columns=[*ROW_KEYS, "seed", "target", "path", "reason"]))
     replicates, significance = _uncertainty(results, cells_doc, scored, out)
-    _tradeoff(replicates, efficiency, targets, out)
+    trade = _tradeoff(replicates, efficiency, targets, out)
+    _claims(replicates, significance, trade, _headline(replicates, scores, results, cells_doc, out), out)
     _plot_delta(out / "plots" / "transfer_delta.png", delta, columns, significance)
     _plot_efficiency(out / "plots" / "efficiency_vs_gain.png", significance, efficiency)
     print(f"aggregate: {len(cells_doc['cells']) - len(missing)} of {len(cells_doc['cells'])} cells scored, "

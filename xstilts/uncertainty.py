@@ -197,13 +197,21 @@ class Replicates:
 
     def difference(self, row: Hashable, other: Hashable, target: str) -> dict | None:
         """`row` - `other` on `target`, paired over their common seeds: delta, low, high, p, n_seeds."""
-        a, b = self.task.get((row, target), {}), self.task.get((other, target), {})
-        seeds = [s for s in a if s in b]
+        out = self.contrast([(1.0, row, target), (-1.0, other, target)])
+        return None if out is None else {"delta": out.pop("estimate"), **out}
+
+    def contrast(self, terms: list[tuple[float, Hashable, str]]) -> dict | None:
+        """sum(weight * score of row on target) over `terms`, on the seeds every term has, with its paired
+        interval and p (of contrast = 0): estimate, low, high, p, n_seeds. None without a common seed."""
+        per_term = [self.task.get((row, target), {}) for _, row, target in terms]
+        seeds = sorted(set.intersection(*(set(p) for p in per_term))) if per_term else []
         if not seeds:
             return None
-        delta, reps = self.bootstrap.over_seeds({s: (a[s][0] - b[s][0], a[s][1] - b[s][1]) for s in seeds})
+        per_seed = {s: (sum(w * p[s][0] for (w, _, _), p in zip(terms, per_term)),
+                        sum(w * p[s][1] for (w, _, _), p in zip(terms, per_term))) for s in seeds}
+        estimate, reps = self.bootstrap.over_seeds(per_seed)
         low, high = interval(reps)
-        return {"delta": delta, "low": low, "high": high, "p": p_value(delta, reps), "n_seeds": len(seeds)}
+        return {"estimate": estimate, "low": low, "high": high, "p": p_value(estimate, reps), "n_seeds": len(seeds)}
 
     def estimate(self, row: Hashable, target: str) -> dict | None:
         """The seed mean of `row` on `target` with its interval, n_examples and n_seeds."""
