@@ -67,9 +67,9 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _each_language(label: str, languages: list[str], meter):
-    """Yields each language; once its work is done, logs a progress line with its count of examples
-    (sentences for retrieval) and the time so far and left."""
+def _each_language(label: str, languages: list[str], meter, unit: str = "examples"):
+    """Yields each language; once its work is done, logs a progress line with its count of `unit`
+    (examples; sentences embedded for retrieval) and the time so far and left."""
     import time
 
     started = time.perf_counter()
@@ -77,7 +77,7 @@ def _each_language(label: str, languages: list[str], meter):
         before = meter.examples
         yield lang
         elapsed = time.perf_counter() - started
-        _progress(f"{label}: language {i}/{len(languages)} {lang}: {meter.examples - before:,} examples, "
+        _progress(f"{label}: language {i}/{len(languages)} {lang}: {meter.examples - before:,} {unit}, "
                   f"{meter.examples:,} in all, elapsed {elapsed:.1f} s, ETA {elapsed / i * (len(languages) - i):.1f} s")
 
 
@@ -471,7 +471,7 @@ def run_retrieve(args) -> int:
 
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
-        for lang in _each_language(f"retrieve {task.name}", languages, meter):
+        for lang in _each_language(f"retrieve {task.name}", languages, meter, "sentences"):
             if task.kind == "bitext_retrieval":
                 for split, per_language in per_split.items():
                     rows = _rows(args.data, split, languages=[lang])
