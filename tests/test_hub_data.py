@@ -146,3 +146,23 @@ def test_datasets_silent_fallback_to_another_revision_is_refused(hub, tmp_path):
     assert online[0] == {"value": pinned_rows} and offline[0] == {"value": pinned_rows}
     for r in (online[1], offline[1]):
         assert "datasets returned another revision's data" in r["error"], r
+
+
+def test_bucc_test_pools_from_mteb_bucc_equal_the_original_files(hub, tmp_path):
+    """BUCC from the hub: test = mteb/BUCC's pools and gold (1-based index pairs), dev = the manual sample files."""
+    step = prepare_cli("bucc2018", tmp_path / "hub", "--local-dir", str(replicas.RAW), languages=["de"])
+    (result,) = run_steps(hub.url, tmp_path / "hf", [step])
+    assert result["rc"] == 0, result
+    assert prepare.main(local_args(tmp_path / "local", "bucc2018", ["de"])) == 0
+    m = prepare.read_manifest(tmp_path / "hub")
+    assert m["revisions"] == {"mteb/BUCC": PIN["mteb/BUCC"]}
+    assert {x.get("hub") or x["file"].rsplit(".", 2)[-2] for x in m["inputs"]} == {"mteb/BUCC", "sample"}
+
+    def pairs(d):
+        text = {(r["side"], r["sent_id"]): r["text"] for r in prepare.load_split(d, "test").to_pylist()}
+        pools = sorted((r["side"], r["text"]) for r in prepare.load_split(d, "test").to_pylist())
+        gold = sorted((text["src", g["src_id"]], text["en", g["en_id"]]) for g in prepare.load_gold(d, "test").to_pylist())
+        return pools, gold
+
+    assert pairs(tmp_path / "hub") == pairs(tmp_path / "local")
+    assert prepare.load_split(tmp_path / "hub", "dev").equals(prepare.load_split(tmp_path / "local", "dev"))

@@ -376,7 +376,9 @@ def raw_dir(config: dict) -> str | None:
 
 
 def _local_only(task: str) -> bool:
-    return any(s.local_only for srcs in registry.get_task(task).sources.values() for s in srcs)
+    """Whether a task read from the hub still reads something from the local mirror (a manual source)."""
+    return any(s.local_only for srcs in registry.task_sources(registry.get_task(task), hub=True).values()
+               for s in srcs)
 
 
 def _hub_sources(config: dict, kind: str, task: str | None) -> list:
@@ -388,9 +390,8 @@ def _hub_sources(config: dict, kind: str, task: str | None) -> list:
         return [registry.CORPUS_HUB_SOURCE]
     if kind == "translated":
         return [registry.translated_source(task, hub=True)]
-    if _local_only(task):
-        return []
-    return [s for srcs in registry.get_task(task).sources.values() for s in srcs]
+    return [s for srcs in registry.task_sources(registry.get_task(task), hub=True).values() for s in srcs
+            if not s.local_only]
 
 
 def hub_revision(config: dict, repo: str) -> str:
@@ -488,6 +489,8 @@ def prepare_jobs(config: dict) -> list[Prepare]:
     for kind, task in _prepare_specs(config):
         root, commits = _job_root(config, kind, task)
         source, local_dir, pins = ("hub", None, tuple(commits.items())) if commits else ("local", local, ())
+        if commits and kind == "task" and _local_only(task):
+            local_dir = local  # its manual splits (BUCC's sample set) still read the local mirror
         if kind == "task":
             langs = languages(config, task) if registry.get_task(task).role == "target" else None
             splits = registry.get_task(task).sources

@@ -175,6 +175,9 @@ REPOS: dict[str, HubRepo] = {r.id if k is None else k: r for k, r in [
                    "[V]; its commit is not known: `xstilts lock` resolves it")),
     (None, HubRepo("wikimedia/wikipedia", "b04c8d1ceb2f5cd4588862100d08de323dccfbaa", None,
                    "§10: 'still main on 2026-09-02' [C]; configs <dump>.<lang>, train only")),
+    (None, HubRepo("mteb/BUCC", "414572247440f0ccacf7eb0bb70a31533a0e5443", None,
+                   "§13 [V]: the BUCC 2018 training set's full pools, the revision MTEB's BUCC task pins "
+                   "(mteb tasks/BitextMining/multilingual/BUCCBitextMining.py)")),
 ]}
 
 _CCG_STEP = ("CCGbank is licensed (LDC2005T13) and has no hub copy: convert your copy into "
@@ -431,6 +434,23 @@ TRANSLATED_HUB_SOURCES: dict[str, Source] = {
                        data_files="{lang}/translate_train/*.parquet",
                        languages=tuple(x for x in XTREME_LANGUAGES["xquad"] if x != "en")),
 }
+
+
+# Hub sources that replace a task's (manual) local source when data is read from the hub: BUCC's test pools
+# from mteb/BUCC `<lang>-en` test, one row holding sentence1 (the non-English pool), sentence2 (English) and gold
+# (1-based [i, j] pairs: mteb BUCCBitextMining.dataset_transform subtracts 1). Its sample set (BUCC dev, where the
+# mining threshold is tuned) is not on the hub: dev stays the manual original files.
+HUB_SPLIT_SOURCES: dict[tuple[str, str], tuple[Source, ...]] = {
+    ("bucc2018", "test"): (Source("mteb/BUCC", "{lang}-en", "test", "bucc_mteb"),),
+}
+
+
+def task_sources(task: Task, hub: bool) -> dict[str, tuple[Source, ...]]:
+    """The sources each split of `task` is read from: `task.sources`, with `HUB_SPLIT_SOURCES` in place when
+    reading from the hub."""
+    if not hub:
+        return dict(task.sources)
+    return {split: HUB_SPLIT_SOURCES.get((task.name, split), sources) for split, sources in task.sources.items()}
 
 
 def translated_source(task: str, hub: bool = False) -> Source:

@@ -124,7 +124,7 @@ def dataset_repos() -> list[Repo]:
         repos.append(r)
     xtreme = next(r for r in repos if r.id == "google/xtreme")
     _xtreme_history(xtreme)
-    return repos + [_cosmos(), _xnli(), _xquad_xtreme(), _wikipedia()]
+    return repos + [_cosmos(), _xnli(), _xquad_xtreme(), _wikipedia(), _mteb_bucc()]
 
 
 def _xtreme_history(repo: Repo) -> None:
@@ -256,3 +256,25 @@ def model_repos(workdir: Path) -> list[Repo]:
     repo.commit(MT5_PR2, {**files, "model.safetensors": weights}, "refs/pr/2")
     repos.append(repo)
     return repos
+
+
+def bucc_lines(lang: str, split: str, side: str) -> list[tuple[str, str]]:
+    """(id, text) lines of one original BUCC file of the fixture mirror."""
+    path = RAW / f"bucc2018/{lang}-en/{lang}-en.{split}.{side}"
+    return [tuple(line.split("\t")) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _mteb_bucc() -> Repo:
+    """mteb/BUCC (section 13): config `<lang>-en`, split test, ONE row with both pools of the BUCC training set and
+    1-based gold index pairs (as mteb's BUCCBitextMining reads it); file names [U]. Made from the fixture
+    mirror's original `training` files."""
+    b = _Builder()
+    src, en = bucc_lines("de", "training", "de"), bucc_lines("de", "training", "en")
+    pos_src = {i: k for k, (i, _) in enumerate(src, 1)}
+    pos_en = {i: k for k, (i, _) in enumerate(en, 1)}
+    gold = [[pos_src[a], pos_en[b]] for a, b in bucc_lines("de", "training", "gold")]
+    b.add("de-en", "test", [{"sentence1": [t for _, t in src], "sentence2": [t for _, t in en], "gold": gold}],
+          "bucc_mteb")
+    r = Repo("dataset", "mteb/BUCC")
+    r.commit(REPOS_BY_ID["mteb/BUCC"].revision, b.commit(), "main")
+    return r

@@ -268,6 +268,25 @@ def _bucc(c: _Ctx) -> tuple[list[dict], list[dict]]:
     return rows, gold
 
 
+def _bucc_mteb(c: _Ctx) -> tuple[list[dict], list[dict]]:
+    """mteb/BUCC: one row per language pair holding both pools (`sentence1` the non-English side, `sentence2`
+    English) and `gold`, 1-based [i, j] index pairs into them (mteb BUCCBitextMining.dataset_transform). Sentence
+    ids are the 1-based positions, `<lang>-<i>` / `en-<j>`."""
+    rows, gold = [], []
+    for k, r in enumerate(c.raw.rows):
+        src = c.as_texts(c.get(r, k, "sentence1"), k, "sentence1")
+        en = c.as_texts(c.get(r, k, "sentence2"), k, "sentence2")
+        rows += [{"lang": c.lang, "side": "src", "sent_id": f"{c.lang}-{i}", "text": t} for i, t in enumerate(src, 1)]
+        rows += [{"lang": c.lang, "side": "en", "sent_id": f"en-{j}", "text": t} for j, t in enumerate(en, 1)]
+        for pair in c.get(r, k, "gold"):
+            if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                    or not (1 <= pair[0] <= len(src) and 1 <= pair[1] <= len(en))):
+                raise c.error(f"gold pair {pair!r} is not a 1-based [i, j] into {len(src)} and {len(en)} sentences",
+                              k, "gold")
+            gold.append({"lang": c.lang, "src_id": f"{c.lang}-{pair[0]}", "en_id": f"en-{pair[1]}"})
+    return rows, gold
+
+
 def _text(c: _Ctx) -> list[dict]:
     """Unlabelled corpus lines (columns lang, text); blank lines are dropped."""
     out = []
@@ -297,6 +316,7 @@ NORMALIZERS: dict[str, Callable[[_Ctx], list[dict]]] = {
     "panx": _tagging("ner_tags", PANX_TAGS),
     "tatoeba": _tatoeba,
     "bucc_original": _bucc,
+    "bucc_mteb": _bucc_mteb,
     "text": _text,
 }
 

@@ -22,7 +22,7 @@ from xstilts.errors import DataError, UserError
 from xstilts.registry import COMMIT_RE
 from xstilts.io import atomic_path, read_json, sha256_file, write_json, write_parquet
 from xstilts.registry import (CORPUS_HUB_SOURCE, CORPUS_SOURCE, SCHEMA_VERSION, TASKS, Source, Task, get_task,
-                              hub_repo, translated_source)
+                              hub_repo, task_sources, translated_source)
 
 CORPUS_SCHEMA = {"lang": "string", "text": "string"}
 GOLD_SCHEMA = {"lang": "string", "src_id": "string", "en_id": "string"}
@@ -228,7 +228,7 @@ def _carve_record(seed: int) -> dict:
 def _gather_task(task: Task, args, build: _Build) -> list[str]:
     languages = args.languages or list(task.languages)
     _check_languages(task, languages)
-    for split, sources in task.sources.items():
+    for split, sources in task_sources(task, args.source == "hub").items():
         # Zero-shot transfer: training data is English only, whatever the evaluation languages. A language a
         # split does not exist in (UD-POS kk/th/tl/yo have no validation) is test-only: skipped there.
         for lang in (["en"] if split == "train" else languages):
@@ -306,7 +306,7 @@ def _job_repos(task: Task | None, args) -> list[str]:
     elif args.translated:
         sources = [translated_source(task.name, hub=True)]
     else:
-        sources = [s for ss in task.sources.values() for s in ss if not s.local_only]
+        sources = [s for ss in task_sources(task, True).values() for s in ss if not s.local_only]
     return list(dict.fromkeys(hub_repo(s).id for s in sources))
 
 
