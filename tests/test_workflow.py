@@ -210,7 +210,7 @@ def test_hub_config_asking_translations_that_do_not_exist_is_one_line():
                                "mnli, squad_v1); read it from a local mirror (data.source local)")
     def only_yoruba(c):
         change(c)
-        c["variants"]["mt"], c["languages"] = ["mnli"], ["en", "yo"]
+        c["variants"]["mt"], c["languages"], c["targets"] = ["mnli"], ["en", "yo"], ["udpos"]
     assert invalid(only_yoruba) == ("config key languages: variant mt of task 'mnli': source 'facebook/xnli' has none "
                                     "of ['en', 'yo'] (it has: ar, bg, de, el, es, fr, hi, ru, sw, th, tr, ur, vi, zh)")
 
