@@ -89,7 +89,7 @@ def is_commit(revision: str | None) -> bool:
 
 
 def script_name(repo_id: str) -> str:
-    """The loading script datasets looks for at a commit, `<name>.py` (datasets load.py:1019-1021, 1134-1141)."""
+    """The loading script datasets looks for at a commit, `<name>.py` (datasets 5.2 load.py:1019-1021, 1134-1142)."""
     return repo_id.rsplit("/", 1)[-1] + ".py"
 
 
@@ -132,7 +132,7 @@ def hub_commit(repo_id: str, revision: str, kind: str = "dataset") -> Commit:
 
 
 def check_no_script(commit: Commit) -> None:
-    """datasets 5 refuses a commit that still holds `<name>.py` (load.py:1134-1141): say so in one line."""
+    """datasets 5 refuses a commit that still holds `<name>.py` (load.py:1134-1142): say so in one line."""
     name = script_name(commit.repo)
     if name in commit.files:
         rev = commit.revision if commit.revision == commit.sha else f"{commit.revision!r} = {commit.sha}"
@@ -165,11 +165,11 @@ def _read_hub(src: Source, lang: str, revision: str | None, trust_remote_code: b
 def load_at_commit(repo_id: str, config: str | None, split: str, sha: str, data_files: str | None, where: str):
     """One split of a hub dataset, proven to come from commit `sha`.
 
-    These are the calls `datasets.load_dataset` makes (load.py `load_dataset`: `load_dataset_builder`, then
-    `download_and_prepare`, then `as_dataset`), split up so that the builder can be checked before it reads:
-    when the hub cannot be read for any reason, datasets 5.2 falls back to ANY cached copy of the dataset
-    (load.py `dataset_module_factory`, `except Exception` -> `CachedDatasetModuleFactory`) and offline it
-    takes the newest cached one whatever revision was asked. The builder's hash is the commit its module was
+    These are the calls `datasets.load_dataset` makes (datasets 5.2 load.py:1667 `load_dataset_builder`, :1687
+    `download_and_prepare`, :1699 `as_dataset`), split up so that the builder can be checked before it reads:
+    when the hub cannot be read for any reason, datasets falls back to ANY cached copy of the dataset
+    (load.py:1167-1170, `except Exception` -> `CachedDatasetModuleFactory`) and offline it takes the newest
+    cached one whatever revision was asked. The builder's hash is the commit its module was
     made from and its data files are `hf://datasets/<id>@<commit>/...` URLs: both must name `sha`.
     """
     import datasets
