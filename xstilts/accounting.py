@@ -5,6 +5,7 @@ parameters. Tokens are counted twice: useful (non-pad) and executed (incl. pad).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import platform
 import resource
@@ -59,6 +60,45 @@ class _Energy:
         return (self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle) - self.start) / 1000.0
 
 
+class DevEvalCounter:
+    """The English dev evaluations inside a training job (checkpoint selection, monitoring): their own tokens,
+    FLOPs (2N per token, inference) and seconds, which are part of the job's wall_s but not of its training
+    tokens or FLOPs. `phases._dev_scorer` passes it to `evaluate.predict` and times each run with `timed()`."""
+
+    FIELDS = ("useful_tokens", "executed_tokens", "seconds", "runs")
+
+    def __init__(self, flops_per_token: int):
+        self.flops_per_token = flops_per_token
+        self.useful_tokens = self.executed_tokens = self.runs = 0
+        self.seconds = 0.0
+
+    def add_tokens(self, useful: int, executed: int, examples: int = 0) -> None:
+        self.useful_tokens += useful
+        self.executed_tokens += executed
+
+    @contextlib.contextmanager
+    def timed(self):
+        start = time.perf_counter()
+        try:
+            yield self
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.runs += 1
+
+    def state(self) -> dict:
+        return {k: getattr(self, k) for k in self.FIELDS}
+
+    def load_state(self, state: dict) -> None:
+        for k in self.FIELDS:
+            setattr(self, k, state.get(k, 0))
+
+    def record(self) -> dict:
+        return {"dev_eval_useful_tokens": self.useful_tokens, "dev_eval_executed_tokens": self.executed_tokens,
+                "dev_eval_useful_flops": self.flops_per_token * self.useful_tokens,
+                "dev_eval_executed_flops": self.flops_per_token * self.executed_tokens,
+                "dev_eval_s": round(self.seconds, 3), "dev_eval_runs": self.runs}
+
+
 class CostMeter:
     """Accumulates tokens, steps and examples; `record()` gives the cost.json content.
 
@@ -83,6 +123,7 @@ class CostMeter:
         self.steps = 0
         self.prior_wall_s = 0.0
         self.flop_check: dict | None = None
+        self.dev_eval = DevEvalCounter(2 * params["non_embedding"])
         self.started = time.perf_counter()
         self.energy = _Energy(device)
         if device.type == "cuda":
@@ -106,7 +147,8 @@ class CostMeter:
     def state(self) -> dict:
         return {"useful_tokens": self.useful_tokens, "executed_tokens": self.executed_tokens,
                 "examples": self.examples, "steps": self.steps, "flop_check": self.flop_check,
-                "prior_wall_s": self.prior_wall_s + time.perf_counter() - self.started}
+                "prior_wall_s": self.prior_wall_s + time.perf_counter() - self.started,
+                "dev_eval": self.dev_eval.state()}
 
     def load_state(self, state: dict) -> None:
         self.useful_tokens = state["useful_tokens"]
@@ -115,6 +157,7 @@ class CostMeter:
         self.steps = state["steps"]
         self.flop_check = state["flop_check"]
         self.prior_wall_s = state["prior_wall_s"]
+        self.dev_eval.load_state(state.get("dev_eval") or {})  # absent in states saved before issue 13
 
     def record(self, **extra) -> dict:
         wall = self.prior_wall_s + time.perf_counter() - self.started
@@ -132,5 +175,6 @@ class CostMeter:
             "n_params_non_embedding": self.params["non_embedding"], "trainable_params": self.params["trainable"],
             "total_params": self.params["total"], "peak_memory_bytes": int(peak), "peak_memory_kind": peak_kind,
             "energy_j": self.energy.joules(), "examples": self.examples, "steps": self.steps,
+            **self.dev_eval.record(),
             "provenance": provenance(), **extra,
         }

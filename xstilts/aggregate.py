@@ -25,11 +25,15 @@ SCORE_COLUMNS = ["backbone", "adaptation", "intermediate", "variant", "seed", "t
                  "metric", "value"]
 # Scored splits and the suffix of their summary files: test keeps the historical names (transfer_matrix.csv).
 SPLITS = {"test": "", "dev": "_dev"}
+# a training job's in-loop English dev evaluations (accounting.DevEvalCounter): part of its wall_s, not of its
+# training tokens/FLOPs; the row totals sum them like every additive field
+DEV_EVAL = ["dev_eval_useful_tokens", "dev_eval_executed_tokens", "dev_eval_useful_flops", "dev_eval_executed_flops",
+            "dev_eval_s", "dev_eval_runs"]
 COST_FIELDS = ["wall_s", "device", "device_count", "device_s", "useful_tokens", "executed_tokens",
                "useful_flops", "executed_flops", "peak_memory_bytes", "peak_memory_kind", "energy_j",
-               "trainable_params", "total_params", "examples", "steps"]
+               "trainable_params", "total_params", "examples", "steps", *DEV_EVAL]
 ADDITIVE = ["wall_s", "device_s", "useful_tokens", "executed_tokens", "useful_flops", "executed_flops",
-            "energy_j", "examples", "steps"]
+            "energy_j", "examples", "steps", *DEV_EVAL]
 AVERAGE = "average"  # the `language` of a task's unweighted mean over languages (and of its score)
 XTREME = "xtreme"
 

@@ -153,8 +153,9 @@ def _task_stream(task, data_dir: str, tok, hp: dict, translated_dir: str | None 
     return Stream(task.name, task.head_name, task.head_kind, feats, hp["batch_size"]), len(rows)
 
 
-def _dev_scorer(model, head: str, task, data_dir: str, tok, hp: dict, device):
-    """English dev subset scorer for checkpoint selection (never the test languages)."""
+def _dev_scorer(model, head: str, task, data_dir: str, tok, hp: dict, device, meter):
+    """English dev subset scorer for checkpoint selection (never the test languages); its tokens and seconds go
+    to `meter.dev_eval` (cost.json `dev_eval_*`), not to the training counts."""
     from xstilts.evaluate import encode_rows, predict, score_rows, selection_score
 
     split = "dev"
@@ -166,7 +167,8 @@ def _dev_scorer(model, head: str, task, data_dir: str, tok, hp: dict, device):
                         data_key=_data_key(data_dir, split, hp["eval_examples"], ["en"]), labels=labels)
 
     def score() -> float:
-        preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device)
+        with meter.dev_eval.timed():
+            preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter.dev_eval)
         return selection_score(task, score_rows(task, rows, preds, "en"))
 
     return score
@@ -284,7 +286,8 @@ def run_intermediate(args) -> int:
     meter = CostMeter("intermediate", device, count_parameters(model), training=True)
     key = _job_key(phase="intermediate", model=args.model, tasks=args.tasks, data=args.data, variant=args.variant,
                    corpus=args.corpus, translated=args.translated, adaptation=args.adaptation, seed=args.seed, hp=hp)
-    scorers = {t.name: _dev_scorer(model, t.head_name, t, d, tok, hp, device) for t, d in zip(tasks, args.data)}
+    scorers = {t.name: _dev_scorer(model, t.head_name, t, d, tok, hp, device, meter)
+               for t, d in zip(tasks, args.data)}
 
     def dev_scores() -> dict:
         return {name: score() for name, score in scorers.items()}
@@ -327,7 +330,7 @@ def run_finetune(args) -> int:
     model.to(device)
     stream, n = _task_stream(task, args.data, tok, hp)
     meter = CostMeter("finetune", device, count_parameters(model), training=True)
-    dev_scorer = _dev_scorer(model, task.head_name, task, args.data, tok, hp, device)
+    dev_scorer = _dev_scorer(model, task.head_name, task, args.data, tok, hp, device, meter)
     key = _job_key(phase="finetune", encoder=args.encoder, task=task.name, data=args.data,
                    adaptation=args.adaptation, seed=args.seed, hp=hp)
     trainer = Trainer(model, tok, [stream], hp, args.seed, args.state_dir, meter, key,
