@@ -83,11 +83,15 @@ def main(args) -> int:
 
     config = grid.load_config(args.configfile, args.schema or default_schema(), locked=False)
     path = Path(config["data"].get("lock") or default_lock_path(args.configfile))
+    repos = grid.hub_repos(config)
+    if not any(repos.values()):
+        print(f"{args.configfile} reads nothing from the hub: nothing to lock")
+        return 0
     old = read_lock(path)
     new: dict[str, dict] = {section: {} for section in SECTIONS}
     moved = []
-    for section, repos in grid.hub_repos(config).items():
-        for repo, revision in repos.items():
+    for section, entries in repos.items():
+        for repo, revision in entries.items():
             commit = hub_commit(repo, revision, "dataset" if section == "datasets" else "model")
             if section == "datasets":
                 check_no_script(commit)
