@@ -65,3 +65,11 @@ def test_every_claim_names_its_source_and_its_test():
     numbers = {c.id: c.paper_value for c in claims.CLAIMS if c.paper_value is not None}
     assert numbers == {"mnli_best": 8.2, "squad_best": 7.5, "hellaswag_best": 7.0, "multitask_small_extra": 8.7,
                        "best_per_target": 5.4}
+
+
+def test_findings_paragraph_names_the_significant_rows_and_the_variant_verdict(fake_summary):
+    text = (fake_summary / "findings.md").read_text(encoding="utf-8")
+    assert "3 of 4 rows are significantly better" in text  # full mnli, full mnli [+mlm], lora mnli; not squad_v1
+    assert "1 other is not significantly different" in text
+    assert "tiny/full/mnli [+mlm] vs tiny/full/mnli" in text and "significantly better, so worth its cost" in text
+    assert "+1 device-hours" in text and "2 seeds" in text

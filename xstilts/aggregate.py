@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xstilts import findings
 from xstilts.errors import DataError
 from xstilts.io import atomic_path, read_json, write_parquet, write_text
 
@@ -385,7 +386,9 @@ def main(args) -> int:
     _write_csv(out / "missing.csv", pd.DataFrame(missing, columns=[*ROW_KEYS, "seed", "target", "path", "reason"]))
     replicates, significance = _uncertainty(results, cells_doc, scored, out)
     trade = _tradeoff(replicates, efficiency, targets, out)
-    _claims(replicates, significance, trade, _headline(replicates, scores, results, cells_doc, out), out)
+    head = _headline(replicates, scores, results, cells_doc, out)
+    _claims(replicates, significance, trade, head, out)
+    write_text(out / "findings.md", findings.paragraph(significance, trade, head))
     _plot_delta(out / "plots" / "transfer_delta.png", delta, columns, significance)
     _plot_efficiency(out / "plots" / "efficiency_vs_gain.png", significance, efficiency)
     print(f"aggregate: {len(cells_doc['cells']) - len(missing)} of {len(cells_doc['cells'])} cells scored, "

@@ -57,6 +57,7 @@ rule aggregate:
         headline_md=f"{SUMMARY}/headline.md",
         claims=f"{SUMMARY}/claims.csv",
         claims_md=f"{SUMMARY}/claims.md",
+        findings=f"{SUMMARY}/findings.md",  # one paragraph from the numbers (xstilts.findings)
         # the same tables on the dev split (xstilts.aggregate.SPLITS; docs/metrics.md)
         dev=[f"{SUMMARY}/{name}_dev.{ext}" for name, ext in (("transfer_matrix", "csv"), ("transfer_matrix", "md"),
              ("transfer_matrix_std", "csv"), ("transfer_delta", "csv"), ("transfer_delta", "md"))],

@@ -1,0 +1,74 @@
+"""summary/findings.md: one paragraph answering the research question, written from this run's numbers.
+
+Which rows are significantly better (or worse) than their baseline on the XTREME score, which multilingual
+variant is worth its cost (significantly above its English-only counterpart, and at what price per point),
+what LoRA costs against full fine-tuning, and the dev-selected headline row. Every number comes from
+significance.csv, tradeoff.csv and headline.csv; the rules are in docs/metrics.md, "Findings".
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+XTREME = "xtreme"
+
+
+def _ci(row) -> str:
+    return f"{row.delta:+.2f} [{row.low:+.2f}, {row.high:+.2f}]"
+
+
+def _names(rows: pd.DataFrame) -> str:
+    several = rows[["backbone", "adaptation"]].drop_duplicates().shape[0] > 1
+    return "; ".join(f"{f'{r.backbone}/{r.adaptation} ' if several else ''}{r.label} {_ci(r)}"
+                     for r in rows.itertuples())
+
+
+def _rest(n: int) -> str:
+    return "" if not n else f" {n} other{' is' if n == 1 else 's are'} not significantly different."
+
+
+def paragraph(significance: pd.DataFrame, tradeoff: pd.DataFrame, headline: pd.DataFrame) -> str:
+    """The paragraph (Markdown): sentences only for what the run can say."""
+    parts = []
+    xt = significance[significance.target == XTREME]
+    seeds = sorted(set(significance.n_seeds.dropna().astype(int))) if len(significance) else []
+    if xt.empty:
+        parts.append("No row has an XTREME score on all 9 targets next to its baseline yet, so the run cannot "
+                     "say what the intermediate stage buys.")
+    else:
+        better = xt[xt.significant.astype(bool) & (xt.delta > 0)].sort_values("delta", ascending=False)
+        worse = xt[xt.significant.astype(bool) & (xt.delta < 0)].sort_values("delta")
+        parts.append(f"Against the `none` baseline, {len(better)} of {len(xt)} rows are significantly better on "
+                     f"the XTREME score (paired bootstrap, Benjamini-Hochberg over all {len(significance)} "
+                     f"comparisons, 5%)" + (f": {_names(better)} points" if len(better) else "") + "."
+                     + (f" Significantly worse: {_names(worse)}." if len(worse) else "")
+                     + _rest(len(xt) - len(better) - len(worse)))
+    multi = tradeoff[(tradeoff.comparison == "multilingual") & (tradeoff.target == XTREME)] if len(tradeoff) else \
+        tradeoff
+    for r in multi.itertuples():
+        cost = ("" if pd.isna(r.d_device_h) else f" for {r.d_device_h:+.3g} device-hours"
+                + ("" if pd.isna(r.gain_per_device_h) else f" ({r.gain_per_device_h:+.3g} points per extra hour)"))
+        verdict = ("significantly better, so worth its cost if that price per point is"
+                   if r.significant and r.delta > 0 else
+                   "not worth its cost: it is significantly worse" if r.significant else
+                   "not worth its cost on this evidence: no significant difference")
+        parts.append(f"{r.row} vs {r.reference}: {_ci(r)} XTREME points{cost}; {verdict}.")
+    lora = tradeoff[(tradeoff.comparison == "adaptation") & (tradeoff.target == XTREME)] if len(tradeoff) else \
+        tradeoff
+    if len(lora):
+        parts.append("LoRA against full fine-tuning: " + "; ".join(
+            f"{r.row} {_ci(r)} points{'' if r.significant else ' (n.s.)'}"
+            + ("" if pd.isna(r.d_device_h) else f", {r.d_device_h:+.3g} device-hours") for r in lora.itertuples())
+            + ".")
+    head = headline[headline.target == XTREME] if len(headline) else headline
+    for r in head.itertuples():
+        if pd.notna(r.delta):
+            parts.append(f"Choosing the intermediate task per target on English dev ({r.backbone}/{r.adaptation}) "
+                         f"gives XTREME {r.estimate:.2f}, {r.delta:+.2f} [{r.delta_low:+.2f}, {r.delta_high:+.2f}] "
+                         f"over `none` (the paper: +5.4 for XLM-R Large).")
+    if seeds:
+        n = seeds[0] if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+        parts.append(f"Intervals are 95% over test examples and {n} seed{'' if n == 1 else 's'}"
+                     + (" (one seed: they cover test-set sampling only, not training randomness)." if n == 1
+                        else "."))
+    return " ".join(parts) + "\n"
