@@ -36,3 +36,25 @@ def test_verb_help_prints_and_exits_zero(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "Phase (iii): fine-tune" in out and "(default: full)" in out and "example:\n  xstilts finetune" in out
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_in_a_log(monkeypatch):
+    import io
+
+    from xstilts import phases
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    phases._progress("step 1/2")
+    phases._progress("step 2/2")
+    assert log.getvalue() == "step 1/2\nstep 2/2\n"
+    term = Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    phases._progress("step 1/2")
+    phases._progress("step 2/2")
+    phases._log("done")  # a message after a bar starts on its own line
+    assert term.getvalue() == "\r\x1b[Kstep 1/2\r\x1b[Kstep 2/2\ndone\n"
