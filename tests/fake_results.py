@@ -3,7 +3,7 @@ layouts `xstilts evaluate` / `xstilts retrieve` write (xstilts.evaluate.write_su
 per English sentence or mined pair), for the uncertainty, tradeoff and claims tests.
 
 Every (target, language) has N examples with a shared difficulty u_i; a cell gets example i right iff
-u_i < ACCURACY[row] + SEED_SHIFT * seed, so better rows are right on a superset of the examples (strongly
+u_i < ACCURACY[row] + SEED_SHIFT * seed (+ TARGET_BONUS), so better rows are right on a superset of the examples (strongly
 paired). squad_v1 predicts exactly as the baseline (delta 0)."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.test_aggregate import aggregate, config  # the same grid as test_aggregate's
 from xstilts import grid, metrics
 from xstilts.evaluate import score_rows, write_submission
 from xstilts.io import write_json, write_text
 from xstilts.registry import get_task
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 LANGS = ("en", "de")
 N = 120
 SEED_SHIFT = 0.02
@@ -37,15 +37,6 @@ NO_DEV = ("xquad", "tatoeba")
 # intermediate-phase device-seconds per row (mnli+mlm costs twice mnli); other jobs cost 100 s
 DEVICE_S = {("full", "mnli", "en"): 3600.0, ("full", "mnli", "mlm"): 7200.0, ("full", "squad_v1", "en"): 1800.0,
             ("lora", "mnli", "en"): 1800.0}
-
-
-def config() -> dict:
-    return grid.check_config({
-        "experiment": "t", "backbones": {"tiny": {"kind": "pretrain"}}, "seeds": [0, 1],
-        "intermediate": ["none", "mnli", "squad_v1"], "variants": {"mlm": ["mnli"]},
-        "adaptations": {"full": None, "lora": {"intermediate": ["none", "mnli"], "variants": ["en"]}},
-        "data": {"source": "local", "synth": {"size": "ci"}},
-    }, SCHEMA)
 
 
 def share_right(cell: dict, target: str) -> float:
@@ -148,10 +139,4 @@ def fake_tree(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fake_summary(fake_tree):
     """`xstilts aggregate` of the tree: the summary directory."""
-    from xstilts.cli import main as cli_main
-
-    results, _ = fake_tree
-    out = results / "summary"
-    assert cli_main(["aggregate", "--results", str(results), "--cells", str(results / "cells.json"),
-                     "--out", str(out)]) == 0
-    return out
+    return aggregate(fake_tree[0])
