@@ -7,6 +7,7 @@ Snakemake DAG stay fast. A `UserError` prints its message alone and exits 2; pre
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
@@ -189,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Verbs whose `main(args)` lives in their own module; the others are `xstilts.phases.run_<verb>`.
+_MODULE_VERBS = {"synth": "xstilts.synth", "prepare": "xstilts.data.prepare", "lock": "xstilts.data.lock",
+                 "aggregate": "xstilts.aggregate", "export": "xstilts.export", "bench": "xstilts.bench"}
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.verb == "tasks":
         from xstilts.registry import task_records
@@ -202,30 +208,8 @@ def _run(args: argparse.Namespace) -> int:
                 langs = " ".join(r["languages"])
                 print(f"{r['name']:<14}{r['role']:<14}{r['kind']:<20}{r['metric']:<16}{r['train_on'] or '-':<10}{langs}")
         return 0
-    if args.verb == "synth":
-        from xstilts.synth import main as synth_main
-
-        return synth_main(args)
-    if args.verb == "prepare":
-        from xstilts.data.prepare import main as prepare_main
-
-        return prepare_main(args)
-    if args.verb == "lock":
-        from xstilts.data.lock import main as lock_main
-
-        return lock_main(args)
-    if args.verb == "aggregate":
-        from xstilts.aggregate import main as aggregate_main
-
-        return aggregate_main(args)
-    if args.verb == "export":
-        from xstilts.export import main as export_main
-
-        return export_main(args)
-    if args.verb == "bench":
-        from xstilts.bench import main as bench_main
-
-        return bench_main(args)
+    if args.verb in _MODULE_VERBS:  # imported only when run: `xstilts tasks` and the DAG stay fast
+        return importlib.import_module(_MODULE_VERBS[args.verb]).main(args)
     from xstilts import phases
 
     return getattr(phases, f"run_{args.verb.replace('-', '_')}")(args)
