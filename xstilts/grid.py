@@ -201,7 +201,7 @@ def _check_languages(config: dict) -> None:
         _check_subset("languages", list(langs), targets(config), "a configured target")
         for target, values in langs.items():
             _check_subset(f"languages.{target}", values, registry.get_task(target).languages,
-                          f"an official language of {target}")
+                          f"a language of {target} (source {registry.sources_label(registry.get_task(target))})")
     elif langs is not None:
         for target in targets(config):
             if not languages(config, target):

@@ -191,6 +191,13 @@ _BUCC_STEP = ("BUCC mining needs the original pools with distractors: unpack the
 REPOS_BY_ID: dict[str, HubRepo] = {r.id: r for r in REPOS.values()}
 
 
+def sources_label(task: Task) -> str:
+    """Where a task's evaluation languages come from, for messages: `google/xtreme PAN-X.{lang}`."""
+    split = next(s for s in ("test", "dev", "train") if s in task.sources)
+    return ", ".join(dict.fromkeys(f"{REPOS[s.path].id if s.path in REPOS else s.path}"
+                                   f"{' ' + s.config if s.config else ''}" for s in task.sources[split]))
+
+
 def hub_repo(source: Source) -> HubRepo:
     """The hub repository a (hub-readable) source is read from."""
     try:

@@ -22,7 +22,7 @@ from xstilts.errors import DataError, UserError
 from xstilts.registry import COMMIT_RE
 from xstilts.io import atomic_path, read_json, sha256_file, write_json, write_parquet
 from xstilts.registry import (CORPUS_HUB_SOURCE, CORPUS_SOURCE, SCHEMA_VERSION, TASKS, Source, Task, get_task,
-                              hub_repo, task_sources, translated_source)
+                              hub_repo, sources_label, task_sources, translated_source)
 
 CORPUS_SCHEMA = {"lang": "string", "text": "string"}
 GOLD_SCHEMA = {"lang": "string", "src_id": "string", "en_id": "string"}
@@ -212,8 +212,8 @@ def _check_unique_ids(rows: list[dict], split: str, lang: str) -> None:
 def _check_languages(task: Task, languages: list[str]) -> None:
     unknown = [x for x in languages if x not in task.languages]
     if unknown:
-        raise UserError(f"task {task.name!r} has no language(s) {', '.join(unknown)}; "
-                        f"its languages: {', '.join(task.languages)}")
+        raise UserError(f"task {task.name!r} has no language(s) {', '.join(unknown)} (source "
+                        f"{sources_label(task)}); its languages: {', '.join(task.languages)}")
 
 
 def _target_languages() -> list[str]:
