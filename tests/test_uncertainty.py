@@ -46,6 +46,12 @@ def test_bucc_units_recompute_f1_on_subsets_of_source_sentences():
         assert float(U._ratio(weights @ u.num, weights @ u.den)) == pytest.approx(sub)
 
 
+def test_bucc_without_any_pair_scores_zero_in_every_replicate():
+    u = U.units("bucc2018", "de", set(), set())
+    (est, reps, n), = U.Bootstrap([0], n_resamples=50).replicate("bucc2018/de", {"a": u}).values()
+    assert est == 0 and n == 0 and (reps == 0).all()
+
+
 def test_qa_units_are_per_question_means_of_em_and_f1(tmp_path):
     task = get_task("mlqa")
     rows = [{"id": f"q{i}", "context": "c", "question": "?", "answer_texts": [a], "answer_starts": [0]}

@@ -107,6 +107,8 @@ class Bootstrap:
 
     def _counts(self, key: str, n: int) -> np.ndarray:
         """(B, n) multinomial resample counts, from a generator keyed by `key` (independent of call order)."""
+        if n == 0:  # e.g. a BUCC language with neither predicted nor gold pairs: its F1 is 0 in every replicate
+            return np.zeros((self.n_resamples, 0))
         rng = np.random.default_rng([self.random_state, zlib.crc32(key.encode())])
         draws = rng.integers(0, n, size=(self.n_resamples, n)) + n * np.arange(self.n_resamples)[:, None]
         return np.bincount(draws.ravel(), minlength=self.n_resamples * n).reshape(self.n_resamples, n).astype(float)
