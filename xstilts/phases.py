@@ -182,7 +182,7 @@ def run_fetch_model(args) -> int:
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoModelForTextEncoding, AutoTokenizer
 
     from xstilts.data.lock import check_safetensors
-    from xstilts.data.sources import hub_commit
+    from xstilts.data.sources import first_line, hub_commit
     from xstilts.models import T5_LIKE
 
     commit = hub_commit(args.model, args.revision, "model")  # a branch is resolved, and recorded, here
@@ -194,8 +194,7 @@ def run_fetch_model(args) -> int:
         model = cls.from_pretrained(args.model, revision=commit.sha, use_safetensors=True)
         tok = AutoTokenizer.from_pretrained(args.model, revision=commit.sha)
     except (OSError, ValueError, ImportError) as e:
-        raise UserError(f"{where}: cannot load it: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") \
-            from None
+        raise UserError(f"{where}: cannot load it: {type(e).__name__}: {first_line(e)}") from None
     with atomic_path(args.out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xstilts.errors import DataError, UserError
 from xstilts.io import sha256_file
-from xstilts.registry import COMMIT_RE, Source, hub_repo, source_format_args
+from xstilts.registry import Source, hub_repo, source_format_args
 
 LOCAL_SUFFIXES = (".parquet", ".jsonl")
 # The three original files of one BUCC 2018 language pair and split: pools of both sides, then gold.
@@ -84,8 +83,10 @@ def _manual(src: Source) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ hub
-def is_commit(revision: str | None) -> bool:
-    return bool(revision) and re.fullmatch(COMMIT_RE, revision) is not None
+def first_line(e: Exception) -> str:
+    """A library's message, cut to one line (errors here are one line)."""
+    text = str(e)
+    return text.splitlines()[0] if text else ""
 
 
 def script_name(repo_id: str) -> str:
@@ -126,7 +127,7 @@ def hub_commit(repo_id: str, revision: str, kind: str = "dataset") -> Commit:
                             f"{'registry.REPOS' if kind == 'dataset' else 'the backbone config'}") from None
         except (HfHubHTTPError, OSError, httpx.HTTPError) as e:
             raise UserError(f"{what} at {revision!r}: cannot reach the hub ({type(e).__name__}: "
-                            f"{str(e).splitlines()[0] if str(e) else ''})") from None
+                            f"{first_line(e)})") from None
         _COMMITS[key] = Commit(repo_id, revision, found.sha, tuple(s.rfilename for s in found.siblings or ()))
     return _COMMITS[key]
 
@@ -179,12 +180,12 @@ def load_at_commit(repo_id: str, config: str | None, split: str, sha: str, data_
     try:
         builder = datasets.load_dataset_builder(repo_id, name=config, revision=sha, **kwargs)
     except DatasetNotFoundError as e:
-        raise UserError(f"{where}: {str(e).splitlines()[0]}") from None
+        raise UserError(f"{where}: {first_line(e)}") from None
     except ValueError as e:  # BuilderConfig 'X' not found. Available: [...]
-        raise UserError(f"{where}: no config {config!r} at commit {sha}: {str(e).splitlines()[0]}") from None
+        raise UserError(f"{where}: no config {config!r} at commit {sha}: {first_line(e)}") from None
     except (OSError, RuntimeError) as e:  # not found, no network, a script
         raise UserError(f"{where}: could not load from the hub: {type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}") from None
+                        f"{first_line(e)}") from None
     prefix = f"hf://datasets/{repo_id}@{sha}/"
     files = [f for fs in (builder.config.data_files or {}).values() for f in fs]
     if builder.hash != sha or any(not str(f).startswith(prefix) for f in files):
@@ -194,7 +195,7 @@ def load_at_commit(repo_id: str, config: str | None, split: str, sha: str, data_
         builder.download_and_prepare()
     except (OSError, RuntimeError, ValueError) as e:
         raise UserError(f"{where}: could not read the data files at commit {sha}: {type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}") from None
+                        f"{first_line(e)}") from None
     splits = list(builder.info.splits or ())
     if split not in splits:
         raise UserError(f"{where}: no split {split!r} at commit {sha} (splits: {', '.join(splits) or 'none'})")
