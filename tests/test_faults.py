@@ -46,9 +46,11 @@ ENV = {**{k: v for k, v in os.environ.items() if k != "XSTILTS_CACHE_DIR"},
 
 def faults_config() -> dict:
     """config/ci.yaml cut to two rows (none, mnli) and two targets (XNLI, Tatoeba) so that a run costs about a
-    minute, with training state saved every 2 steps so that a killed training job has state to resume."""
+    minute, with training state saved every 2 steps (pretraining: 60 steps, saved every 20) so that a killed
+    training job has state to resume."""
     cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text(encoding="utf-8"))
     cfg.update(experiment=EXPERIMENT, targets=["xnli", "tatoeba"], intermediate=["none", "mnli"])
+    cfg["hparams"]["pretrain"] = {**cfg["hparams"]["pretrain"], "max_steps": 60, "save_every": 20}
     for phase in ("intermediate", "finetune"):
         cfg["hparams"][phase] = {"default": {**cfg["hparams"][phase]["default"], "save_every": 2}}
     cfg["hparams"]["evaluate"] = {"default": cfg["hparams"]["evaluate"]["default"]}
@@ -165,31 +167,39 @@ def new_file(work: Path, pattern: str):
     return lambda: bool(glob_running(work, pattern) - before)
 
 
+MODEL_STATE = "resources/models/.state"  # pretraining's state, by backbone (workflow/rules/pretrain.smk)
+
+
 def saved_steps(work: Path) -> dict[Path, int]:
     """The step of every resumable state now on disk, by state dir."""
     out = {}
-    for progress in work.glob(f"{RESULTS}/.state/**/ckpt/progress.json"):
+    for progress in [*work.glob(f"{RESULTS}/.state/**/ckpt/progress.json"),
+                     *work.glob(f"{MODEL_STATE}/*/ckpt/progress.json")]:
         if not progress.parent.parent.name.startswith("."):  # not a save cut short by the kill
             out[progress.parent.parent] = json.loads(progress.read_text())["step"]
     return out
 
 
 def state_log(work: Path, state: Path) -> Path:
-    """The job log of a training job, from its state dir (.state/<row>/intermediate|finetune/<task>)."""
+    """The job log of a training job, from its state dir (.state/<row>/intermediate|finetune/<task>, or
+    resources/models/.state/<backbone> for pretraining)."""
+    if state.parent == work / MODEL_STATE:
+        return work / "resources" / "logs" / "pretrain" / f"{state.name}.log"
     rel = state.relative_to(work / RESULTS / ".state").parts
     if rel[-1] == "intermediate":
         return work / RESULTS / "logs" / "intermediate" / Path(*rel[:-1]).with_suffix(".log")
     return work / RESULTS / "logs" / "finetune" / Path(*rel[:-2]) / f"{rel[-1]}.log"
 
 
-@pytest.mark.slow  # phases (ii), (iii) and the summary of the grid, cut by 4 kills (~2 min on 2 cores)
+@pytest.mark.slow  # the whole grid from an empty resources/ (data, pretraining), cut by 5 kills (~3 min on 2 cores)
 def test_kill_9_in_every_workflow_phase_then_rerun_gives_identical_scores(finished_run, tmp_path):
-    work = tmp_path / "work"
-    shutil.copytree(finished_run, work, symlinks=True)
-    shutil.rmtree(work / RESULTS)  # keep the data and the pretrained model, redo phases (ii), (iii), summary
+    """From nothing but the workflow: a second run of the same commit, config and seed, killed in every phase,
+    ends with the uninterrupted (first) run's scores.parquet, byte for byte."""
+    work = workflow_copy(tmp_path / "work")
     rng = random.Random(20240611)
     state_glob = f"{RESULTS}/.state/**/{{}}/**/ckpt/progress.json"
     plan = [  # (phase hit, target, when to kill, extra delay drawn from the seeded generator)
+        ("pretrain", "pretrain_all", f"{MODEL_STATE}/*/ckpt/progress.json", 0.1),
         ("intermediate", "intermediate_all", f"{RESULTS}/.state/**/intermediate/ckpt/progress.json", 0.1),
         ("finetune", "finetune_all", state_glob.format("finetune"), 0.1),
         ("evaluate", "all", f"{RESULTS}/logs/evaluate/**/*.log", 1.0),  # retrieval jobs may run beside it
@@ -208,7 +218,7 @@ def test_kill_9_in_every_workflow_phase_then_rerun_gives_identical_scores(finish
             refused = snakemake(work, target)
             assert refused.returncode != 0 and "cannot be locked" in refused.stdout + refused.stderr
         assert snakemake(work, "--unlock").returncode == 0
-    assert killed == ["intermediate", "finetune", "evaluate", "aggregate"]
+    assert killed == ["pretrain", "intermediate", "finetune", "evaluate", "aggregate"]
 
     since = time.time()
     assert snakemake(work).returncode == 0
@@ -217,7 +227,7 @@ def test_kill_9_in_every_workflow_phase_then_rerun_gives_identical_scores(finish
     assert snakemake(work, "summary").returncode == 0
     assert (work / RESULTS / "summary/scores.parquet").read_bytes() == \
         (finished_run / RESULTS / "summary/scores.parquet").read_bytes()
-    assert not list(work.glob(f"{RESULTS}/.state/**/ckpt"))  # finished jobs drop their state
+    assert not list(work.glob(f"{RESULTS}/.state/**/ckpt")) and not list(work.glob(f"{MODEL_STATE}/*"))
 
 
 def check_resumed(work: Path, pending: dict[Path, int], since: float) -> int:
@@ -229,6 +239,8 @@ def check_resumed(work: Path, pending: dict[Path, int], since: float) -> int:
         text = log.read_text() if log.exists() and log.stat().st_mtime >= since else ""
         if re.search(r"resumed from|step \d+/\d+|after training", text):  # it got as far as training
             assert f"resumed from step {step} of " in text, (state, step, text)
+            if state.parent == work / MODEL_STATE:  # on the tokenizer it was trained with, not a new one
+                assert f"of the saved state loaded from {state.relative_to(work) / 'tokenizer'}" in text, text
             checked += 1
     return checked
 
