@@ -27,7 +27,8 @@ rule fetch_model:
 
 
 rule pretrain:
-    """Train the demo's tokenizer and tiny MLM on the prepared corpus."""
+    """Train the demo's tokenizer (deterministic) and tiny MLM on the prepared corpus; the tokenizer is kept
+    in the state dir with the checkpoints, so a killed job resumes on the same ids."""
     input:
         corpus=grid.corpus_dir(config),
     output:
