@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.cluster.harness import (REPO, finish, kill, requires_cluster, run_snakemake_on_slurm,
+from tests.cluster.harness import (REPO, finish, kill, requires_cluster, run_snakemake_on_slurm, sacct_states,
                                    slurm_cluster, slurm_job, start_snakemake_on_slurm,  # noqa: F401 (fixture)
                                    submitted_jobs)
 
@@ -53,6 +53,10 @@ def test_gpu_retry_and_aggregate_run_as_slurm_jobs(tmp_path):
 
     assert (tmp_path / "aggregate.txt").read_text() == (
         (tmp_path / "gpu.txt").read_text() + (tmp_path / "memory.txt").read_text())
+
+    # Accounting recorded every job: the plugin polled these states with sacct (profiles/slurm's default).
+    assert sacct_states([i for ids in jobs.values() for i in ids]) == {
+        jobs["gpu"][0]: "COMPLETED", first: "FAILED", retry: "COMPLETED", jobs["aggregate"][0]: "COMPLETED"}
 
 
 def test_failing_job_fails_the_run(tmp_path):

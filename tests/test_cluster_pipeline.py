@@ -202,6 +202,13 @@ def test_signalled_training_job_saves_state_is_resubmitted_and_resumes_to_the_sa
     # Everything the interrupted job produced equals the uninterrupted local job's, bit for bit.
     slurm_log, local_log = (read_json(work / finetuned / "train_log.json") for work in (runs.slurm, runs.local))
     assert (slurm_log.pop("resumed_from_step"), local_log.pop("resumed_from_step")) == (step, None)
+    # progress lines carry wall-clock numbers (elapsed, ETA, tokens/s) and a loss averaged since the last
+    # line; what training computed at a logged step (lr, gradient norm) is the same in both
+    progress = [{r["step"]: (r["epoch"], r["lr"], r["grad_norm"]) for r in log.pop("progress")}
+                for log in (slurm_log, local_log)]
+    assert progress[0][FINETUNE_STEPS] == progress[1][FINETUNE_STEPS]
+    assert {k: v for k, v in progress[0].items() if k in progress[1]} == \
+        {k: v for k, v in progress[1].items() if k in progress[0]}
     assert slurm_log == local_log
     for name in ("dev.json", "model/heads.safetensors", "model/encoder/model.safetensors"):
         assert (runs.slurm / finetuned / name).read_bytes() == (runs.local / finetuned / name).read_bytes(), name

@@ -28,6 +28,9 @@ BIN = Path(sys.executable).parent
 SNAKEMAKE = BIN / "snakemake"
 # Exit status of `timeout -s KILL` when it had to kill.
 KILLED = 137
+# Command-line additions to profiles/slurm-test: the tests read the Slurm logs of successful jobs too
+# (kept out of the profile, which differs from profiles/slurm only in partition and polling).
+SLURM_TEST_ARGS = ["--slurm-keep-successful-logs"]
 
 
 def _skip_reason() -> str | None:
@@ -77,8 +80,9 @@ def start_snakemake(workdir: Path, args: list[str], timeout: int, profile: Path)
     process group, so `kill` can end it when a test fails half-way.
     """
     workdir.mkdir(parents=True, exist_ok=True)
+    extra = SLURM_TEST_ARGS if Path(profile) == PROFILE else []
     cmd = ["timeout", "-s", "KILL", str(timeout), str(SNAKEMAKE), "--profile", str(profile),
-           "--directory", str(workdir), *args]
+           "--directory", str(workdir), *extra, *args]
     with open(workdir / "snakemake.out", "w", encoding="utf-8") as out:
         return subprocess.Popen(cmd, cwd=workdir, env=_env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -123,6 +127,13 @@ def slurm_logs(output: str) -> dict[str, Path]:
     `.../slurm_logs/rule_<rule>/<wildcard values joined by _>/<jobid>.log`."""
     return {jobid: Path(log) for jobid, log in re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)\.",
                                                            output)}
+
+
+def sacct_states(jobids) -> dict[str, str]:
+    """Each job's state as accounting (slurmdbd) recorded it: what the executor plugin polls by default."""
+    text = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobIDRaw,State", "-j", ",".join(jobids)], check=True,
+                          capture_output=True, text=True, timeout=30).stdout
+    return dict(line.split("|", 1) for line in text.splitlines() if line)
 
 
 def slurm_job(jobid: str) -> dict[str, str]:

@@ -12,8 +12,9 @@ from tests.cluster.harness import REPO, SNAKEMAKE
 
 PROFILES = REPO / "profiles"
 SMOKE = REPO / "tests" / "cluster" / "smoke" / "Snakefile"
-# Keys only the one-node test cluster needs (each explained in profiles/slurm-test/config.yaml).
-TEST_ONLY = {"slurm-status-command", "slurm-keep-successful-logs"}
+# What the one-node test cluster changes (each explained in profiles/slurm-test/config.yaml): polling, and
+# the partition. Job states come from sacct in both (the test cluster has slurmdbd).
+TEST_ONLY: set[str] = set()
 TEST_CHANGED = {"seconds-between-status-checks", "slurm-init-seconds-before-status-checks"}
 TEST_ONLY_RESOURCES = {"slurm_partition"}
 
