@@ -27,7 +27,7 @@ SEED_SHIFT = 0.02
 ACCURACY = {("full", "none", "en"): 0.5, ("full", "mnli", "en"): 0.8, ("full", "mnli", "mlm"): 0.81,
             ("lora", "none", "en"): 0.5, ("lora", "mnli", "en"): 0.7}
 # extra share right of a row on a target: mnli gains most on the retrieval targets (claim retrieval_large)
-TARGET_BONUS = {("mnli", "bucc2018"): 0.1, ("mnli", "tatoeba"): 0.1}
+TARGET_BONUS = {("mnli", "bucc2018"): 0.15, ("mnli", "tatoeba"): 0.15}
 # English dev scores (selection reads only these): squad_v1 wins XNLI's own dev and SQuAD dev (dev.json, so
 # XQuAD and MLQA's fine-tuning job) although its test scores are the baseline's; mnli wins the rest; the
 # excluded candidates (none, the +mlm variant) would win everything

@@ -118,7 +118,7 @@ class Context:
     def mean_delta_terms(self, rows: list[tuple], targets) -> list:
         """Terms of the mean over rows and targets of (row - none)."""
         n = len(rows) * len(targets)
-        return [(w / n, r, t) for r in rows for t in targets for w, r in ((1.0, r), (-1.0, self.base))]
+        return [term for row in rows for t in targets for term in ((1 / n, row, t), (-1 / n, self.base, t))]
 
 
 def _result(estimate=None, verdict=NOT_TESTABLE, detail="", low=None, high=None) -> dict:
