@@ -166,10 +166,11 @@ start_slurmdbd() {
         sleep 0.2
     done
     # The cluster, an account and this user in it, before slurmctld registers (each only once).
-    sacctmgr -n list cluster format=cluster | grep -qw "$CLUSTER" || sacctmgr -i add cluster "$CLUSTER" >&2
-    sacctmgr -n list account format=account | grep -qw xstilts || \
+    # (-P: parsable output; columns would otherwise cut names to 10 characters)
+    sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER" || sacctmgr -i add cluster "$CLUSTER" >&2
+    sacctmgr -n -P list account format=account | grep -qx xstilts || \
         sacctmgr -i add account xstilts cluster="$CLUSTER" description=tests organization=xstilts >&2
-    sacctmgr -n list user format=user | grep -qw "$(id -un)" || \
+    sacctmgr -n -P list user format=user | grep -qx "$(id -un)" || \
         sacctmgr -i add user "$(id -un)" account=xstilts cluster="$CLUSTER" >&2
 }
 
