@@ -23,7 +23,9 @@ TABLES = {"transfer_matrix.csv": {"table": "transfer matrix", "statistic": "mean
           "transfer_matrix_std.csv": {"table": "transfer matrix", "statistic": "std over seeds"},
           "transfer_delta.csv": {"table": "difference to none", "statistic": "mean over seeds"},
           "significance.csv": {"table": "difference to none, tested", "per": "row and target"},
-          "tradeoff.csv": {"table": "score and cost deltas", "per": "comparison"}}
+          "tradeoff.csv": {"table": "score and cost deltas", "per": "comparison"},
+          "transfer_matrix_dev.csv": {"table": "transfer matrix", "statistic": "mean over seeds"},
+          "transfer_delta_dev.csv": {"table": "difference to none", "statistic": "mean over seeds"}}
 
 
 def write_cells(work, cfg: dict) -> None:

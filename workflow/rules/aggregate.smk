@@ -20,6 +20,10 @@ rule cells:
 
 
 SUMMARY = f"{RESULTS}/summary"
+# report labels of the dev-split tables (their captions render them: workflow/report/<name>_dev.rst)
+DEV_LABELS = {"transfer_matrix": {"table": "transfer matrix", "statistic": "mean over seeds"},
+              "transfer_matrix_std": {"table": "transfer matrix", "statistic": "std over seeds"},
+              "transfer_delta": {"table": "difference to none", "statistic": "mean over seeds"}}
 
 
 rule aggregate:
@@ -59,7 +63,9 @@ rule aggregate:
         claims_md=f"{SUMMARY}/claims.md",
         findings=f"{SUMMARY}/findings.md",  # one paragraph from the numbers (xstilts.findings)
         # the same tables on the dev split (xstilts.aggregate.SPLITS; docs/metrics.md)
-        dev=[f"{SUMMARY}/{name}_dev.{ext}" for name, ext in (("transfer_matrix", "csv"), ("transfer_matrix", "md"),
+        dev=[report(f"{SUMMARY}/{name}_dev.{ext}", caption=f"../report/{name}_dev.rst", category="Transfer",
+                    subcategory="Dev", labels=DEV_LABELS[name]) if ext == "csv" else f"{SUMMARY}/{name}_dev.{ext}"
+             for name, ext in (("transfer_matrix", "csv"), ("transfer_matrix", "md"),
              ("transfer_matrix_std", "csv"), ("transfer_delta", "csv"), ("transfer_delta", "md"))],
         efficiency=report(f"{SUMMARY}/efficiency.csv", caption="../report/efficiency.rst",
                           category="Efficiency", subcategory="Data", labels={"file": "cost of every job"}),
