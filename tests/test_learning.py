@@ -11,18 +11,19 @@ from tests.conftest import build_mini_xtreme
 from xstilts.cli import main
 
 # (training task, dev score it must beat, what chance is). From a randomly initialised 2-layer encoder:
-# measured 45 / 92.6 / 9.9 on this data (demo size, 400 training examples; seed 0); chance is 33.3 for
-# 3-way NLI, ~6 F1 for 17 UPOS tags (seqeval over raw tags), ~0 F1 for span extraction. Multiple choice
+# measured 45 / 92.6 / 6.3 on this data (demo size, 400 training examples; seed 0); chance is 33.3 for
+# 3-way NLI, ~6 F1 for 17 UPOS tags (seqeval over raw tags), ~0 for span extraction. QA dev scores are
+# (EM+F1)/2, what selection maximises as in jiant (docs/protocol.md); F1 alone was 9.9. Multiple choice
 # (4 endings / 5 answers) needs all 1,200 examples, 15 epochs and mean pooling: the context-choice match is
 # learnt after ~400 steps (measured 81 HellaSwag / 48 CommonsenseQA with this recipe, docs/synth.md); with
 # first-token pooling it stays at chance.
 # PAWS-X, Cosmos QA and SQuAD v2 need their whole training split (10x the preset's, synth.Gen.train_scale) and
 # thousands of steps: their cue compares two texts (the same words in another order, or another verb; which of
 # two facts a question is about; whether the asked person is in the context at all). Measured with these
-# settings: 60.6 (chance 50), 48.7 (chance 25), 38.8 (33.3 = always "no answer"); docs/synth.md.
-CASES = [("mnli", 38.0, 33.3), ("udpos", 50.0, 6.0), ("squad_v1", 8.0, 0.0), ("hellaswag", 40.0, 25.0),
+# settings: 60.6 (chance 50), 48.7 (chance 25), 36.1 (EM+F1)/2 (33.3 = always "no answer"); docs/synth.md.
+CASES = [("mnli", 38.0, 33.3), ("udpos", 50.0, 6.0), ("squad_v1", 5.0, 0.0), ("hellaswag", 40.0, 25.0),
          ("commonsenseqa", 35.0, 20.0), ("pawsx", 56.0, 50.0), ("cosmosqa", 33.0, 25.0),
-         ("squad_v2", 36.0, 33.3)]
+         ("squad_v2", 35.0, 33.3)]
 HPARAMS = {"lr": 1e-3, "batch_size": 16, "grad_accum": 1, "max_length": 96, "eval_every": 20,
            "warmup_ratio": 0.1, "max_train_examples": 400}
 TASK_HPARAMS = {"mnli": {"epochs": 6}, "udpos": {"epochs": 6}, "squad_v1": {"epochs": 4},
