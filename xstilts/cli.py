@@ -130,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tasks", type=_list_arg, required=True, help="one task, or several for multi-task")
     s.add_argument("--data", type=_list_arg, required=True, help="prepared dir per task, same order")
     s.add_argument("--variant", choices=["en", "mlm", "mt"], default="en",
-                   help="English only, mixed with multilingual MLM (--corpus), or machine-translated data (--translated)")
+                   help="English only, mixed with multilingual MLM (--corpus), or machine-translated data "
+                        "(--translated)")
     s.add_argument("--corpus", default=None, help="prepared corpus dir (variant mlm)")
     s.add_argument("--translated", type=_list_arg, default=None, help="prepared translated dir per task (variant mt)")
     train_common(s)
@@ -186,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = verb("bench", "speed comparisons against the reference recipes", "xstilts bench --size smoke --json",
              "docs/benchmarks.md explains each comparison.")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    s.add_argument("--size", default="full", choices=["smoke", "full"], help="smoke: seconds (CI); full: the measured sizes")
+    s.add_argument("--size", default="full", choices=["smoke", "full"],
+                   help="smoke: seconds (CI); full: the measured sizes")
     return p
 
 
