@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = verb("prepare", "normalise one task's source into the internal schema (parquet + manifest)",
              "xstilts prepare --task xnli --source local --local-dir resources/data/raw/synth --languages en,de "
-             "--out resources/data/prepared/demo/xnli",
+             "--out resources/data/prepared/demo-local-v1/xnli",
              "Reads the hub or a local mirror, validates every row and writes <out>/<split>.parquet and "
              "manifest.json\n(docs/design.md, 'Prepared data').")
     g = s.add_mutually_exclusive_group(required=True)
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--update", action="store_true", help="accept branches that moved since they were locked")
 
     s = verb("pretrain", "phase (i) for the demo: train a tokenizer and a tiny MLM",
-             "xstilts pretrain --corpus resources/data/prepared/demo-local/corpus --out resources/models/tiny "
+             "xstilts pretrain --corpus resources/data/prepared/demo-local-v1/corpus --out resources/models/tiny "
              "--hparams '{\"max_steps\": 600}'",
              "Progress: a line every log_every steps or log_seconds seconds (step, loss, lr, tokens/s, ETA).")
     s.add_argument("--corpus", required=True, help="prepared corpus directory")
