@@ -221,6 +221,23 @@ def test_progress_lines_and_dev_monitor_leave_training_bit_identical(tiny_model_
                         r"grad_norm \d+\.\d{3} tokens/s [\d,]+ elapsed \d:\d\d:\d\d ETA \d:\d\d:\d\d", progress[0])
     assert monitored == [s for s in range(3, total, 3)]
     assert f"test: step 3/{total} English dev qqp 50.00" in lines
+    # preempted at step 5 and resumed: the same lines (but for wall-clock numbers) as the run above
+    interrupted = _trainer(tiny_model_dir, tmp_path / "p", {"log_every": 2, "eval_every": 3})
+    original = interrupted._micro_step
+
+    def micro_step_then_signal(i):
+        if interrupted.step == 4 and i % interrupted.hp["grad_accum"] == 0:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return original(i)
+
+    interrupted._micro_step = micro_step_then_signal
+    with pytest.raises(Preempted):
+        interrupted.fit()
+    computed = ("step", "total_steps", "epoch", "loss", "lr", "grad_norm")
+    resumed = _trainer(tiny_model_dir, tmp_path / "p", {"log_every": 2, "eval_every": 3}).fit()
+    assert resumed["resumed_from_step"] == 5
+    assert [{k: r[k] for k in computed} for r in resumed["progress"]] == \
+        [{k: r[k] for k in computed} for r in log["progress"]]
     # log_seconds: a line after every step once that many seconds have passed, whatever log_every says
     timed = _trainer(tiny_model_dir, tmp_path / "t", {"log_every": 10_000, "log_seconds": 1e-9})
     assert [r["step"] for r in timed.fit()["progress"]] == list(range(1, total + 1))

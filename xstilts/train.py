@@ -159,6 +159,8 @@ class Trainer:
         self.stopped_early = False
         self.last_finite_loss: float | None = None
         self.progress_log: list[dict] = []  # the progress lines' numbers (train_log.json `progress`)
+        self.progress_window: list[float] = []  # step losses since the last line (saved: a resumed run's next
+        # line averages the same steps as an uninterrupted run's)
         self._orders: dict[tuple[str, int], list[np.ndarray]] = {}
 
     # --------------------------------------------------------------------------- sampling
@@ -216,7 +218,7 @@ class Trainer:
                 "best_score": self.best_score, "best_step": self.best_step,
                 "evals_without_gain": self.evals_without_gain, "history": self.history,
                 "stopped_early": self.stopped_early, "progress_log": self.progress_log,
-                "meter": self.meter.state()})
+                "progress_window": self.progress_window, "meter": self.meter.state()})
 
     def _unusable_state(self, progress: dict) -> str | None:
         """Why the saved state cannot be resumed (None if it can): a checkpoint file whose sha256 differs from
@@ -264,6 +266,7 @@ class Trainer:
         self.history = progress["history"]
         self.stopped_early = progress["stopped_early"]
         self.progress_log = progress.get("progress_log", [])
+        self.progress_window = progress.get("progress_window", [])
         self.meter.load_state(progress["meter"])
         self.log(f"{self.label}: resumed from step {self.step} of {self.total_steps} ({self._ckpt})")
         return True
@@ -382,18 +385,17 @@ class _ProgressMeter:
         self.started = self.last = time.perf_counter()
         self.first_step = trainer.step
         self.last_tokens = trainer.meter.useful_tokens
-        self.losses: list[float] = []
 
     def after_step(self, losses: list[float], grad_norm) -> None:
         t, now = self.t, time.perf_counter()
-        self.losses.append(float(np.mean(losses)))
+        t.progress_window.append(float(np.mean(losses)))
         if not (t.step % t.hp["log_every"] == 0 or now - self.last >= t.hp["log_seconds"]
                 or t.step == t.total_steps):
             return
         done = t.step - self.first_step
         record = {
             "step": t.step, "total_steps": t.total_steps, "epoch": round(t.step / t.steps_per_epoch, 3),
-            "loss": round(float(np.mean(self.losses)), 5),  # mean over the steps since the last line
+            "loss": round(float(np.mean(t.progress_window)), 5),  # mean over the steps since the last line
             "lr": float(t.scheduler.get_last_lr()[0]), "grad_norm": round(float(grad_norm), 5),
             "tokens_per_s": round((t.meter.useful_tokens - self.last_tokens) / max(now - self.last, 1e-9), 1),
             "elapsed_s": round(t.meter.prior_wall_s + now - t.meter.started, 1),
@@ -404,4 +406,4 @@ class _ProgressMeter:
                    f"{record['epoch']:.2f} loss {record['loss']:.4f} lr {record['lr']:.2e} grad_norm "
                    f"{record['grad_norm']:.3f} tokens/s {record['tokens_per_s']:,.0f} elapsed "
                    f"{_clock(record['elapsed_s'])} ETA {_clock(record['eta_s'])}")
-        self.last, self.last_tokens, self.losses = now, t.meter.useful_tokens, []
+        self.last, self.last_tokens, t.progress_window = now, t.meter.useful_tokens, []
