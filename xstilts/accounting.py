@@ -99,6 +99,16 @@ class DevEvalCounter:
                 "dev_eval_s": round(self.seconds, 3), "dev_eval_runs": self.runs}
 
 
+def flops_per_token(params: dict[str, int], training: bool) -> tuple[int, str]:
+    """The convention's FLOPs per token and its name: 6N trained (4N through frozen weights), 2N inference;
+    `params` as models.count_parameters gives them. CostMeter and the estimate (xstilts.estimate) both use it."""
+    if not training:
+        return 2 * params["non_embedding"], "2N"
+    frozen = params["non_embedding"] - params["trainable_non_embedding"]
+    return (6 * params["trainable_non_embedding"] + 4 * frozen,
+            "6N" if frozen == 0 else "4N_frozen+6N_trainable")
+
+
 class CostMeter:
     """Accumulates tokens, steps and examples; `record()` gives the cost.json content.
 
@@ -110,13 +120,7 @@ class CostMeter:
         self.device = device
         self.params = params
         self.training = training
-        frozen = params["non_embedding"] - params["trainable_non_embedding"]
-        if training:
-            self.flops_per_token = 6 * params["trainable_non_embedding"] + 4 * frozen
-            self.convention = "6N" if frozen == 0 else "4N_frozen+6N_trainable"
-        else:
-            self.flops_per_token = 2 * params["non_embedding"]
-            self.convention = "2N"
+        self.flops_per_token, self.convention = flops_per_token(params, training)
         self.useful_tokens = 0
         self.executed_tokens = 0
         self.examples = 0

@@ -184,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "seed<seed>/<intermediate>/<variant>")
     s.add_argument("--out", required=True, help="submission folder to write (predictions/, labels/, manifest.json)")
 
+    s = verb("estimate", "project a grid's tokens, FLOPs and device-hours before running it",
+             "xstilts estimate --configfile config/xtreme.yaml --gpu H100 --mfu 0.35",
+             "Per rule and for the whole grid, and the same grid under the authors' jiant recipe (static padding)\n"
+             "and XTREME's reference scripts, with the ratios. Measures prepared data when it is on disk, else\n"
+             "uses registry facts (docs/workflow.md, 'Cost before running').")
+    s.add_argument("--configfile", default="config/config.yaml", help="the workflow config")
+    s.add_argument("--schema", default=None, help="config schema (default: workflow/schemas/config.schema.yaml)")
+    s.add_argument("--gpu", default="H100", help="device whose bf16 peak prices the hours: H100, H200, A100, V100")
+    s.add_argument("--mfu", type=float, default=0.35, help="fraction of peak reached on executed FLOPs")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--jobs", action="store_true", help="with --json: every job's projection too")
+
     s = verb("bench", "speed comparisons against the reference recipes", "xstilts bench --size smoke --json",
              "docs/benchmarks.md explains each comparison.")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -194,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Verbs whose `main(args)` lives in their own module; the others are `xstilts.phases.run_<verb>`.
 _MODULE_VERBS = {"synth": "xstilts.synth", "prepare": "xstilts.data.prepare", "lock": "xstilts.data.lock",
-                 "aggregate": "xstilts.aggregate", "export": "xstilts.export", "bench": "xstilts.bench"}
+                 "aggregate": "xstilts.aggregate", "export": "xstilts.export", "bench": "xstilts.bench",
+                 "estimate": "xstilts.estimate"}
 
 
 def _run(args: argparse.Namespace) -> int:

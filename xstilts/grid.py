@@ -563,16 +563,22 @@ def hparams_json(config: dict, phase: str, name: str | None = None) -> str:
     return json.dumps(hparams(config, phase, name), sort_keys=True)
 
 
-def rule_resources(config: dict, rule: str, attempt: int = 1) -> dict:
+def rule_resources(config: dict, rule: str, attempt: int = 1, wildcards=None) -> dict:
     """threads, cpus_per_task, mem_mb, runtime (minutes), gpu, retries of one rule.
 
     mem_mb and runtime grow linearly with the attempt, so a job killed for memory or time gets more when
-    Snakemake retries it (a preempted training job resumes from its state on the retry)."""
+    Snakemake retries it (a preempted training job resumes from its state on the retry). With the config key
+    `resources_from_estimate` and a job's `wildcards`, the runtime of a training, evaluation or retrieval job
+    is its projected device time x `safety` (xstilts.estimate.runtime_minutes) instead of the rule's flat value."""
     if rule not in RESOURCE_RULES:
         raise UserError(f"unknown rule {rule!r} for resources; expected one of {', '.join(RESOURCE_RULES)}")
     res = config["resources"]
     out = {**DEFAULT_RESOURCES, **res.get("default", {}), **res.get(rule, {})}
     out.setdefault("cpus_per_task", out["threads"])
+    if config.get("resources_from_estimate") and wildcards is not None:
+        from xstilts.estimate import runtime_minutes  # lazily: only configs that ask for it pay for the estimate
+
+        out["runtime"] = runtime_minutes(config, rule, wildcards) or out["runtime"]
     out["mem_mb"] *= attempt
     out["runtime"] *= attempt
     return out

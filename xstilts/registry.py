@@ -471,3 +471,65 @@ def translated_source(task: str, hub: bool = False) -> Source:
         return TRANSLATED_HUB_SOURCES[task]
     raw = get_task(task).sources["train"][0].raw_schema
     return Source("xstilts-mt", f"{task}.{{lang}}", "train", raw, manual=_LOCAL_LAYOUT)
+
+
+# Sizes and lengths the cost estimate (`xstilts estimate`, xstilts/estimate.py) uses when a task's prepared data
+# is not on disk (when it is, the estimate measures the real rows with the backbone's tokenizer instead).
+# Counts: English train/dev examples and test (and dev) examples per language, each with where it comes from
+# (xtreme.md = shared/reference/xtreme.md; "card" = the hub dataset card of the source registry.REPOS pins; a
+# count marked [E] is an estimate, not a fact). `tokens`: mean sentencepiece (XLM-R) tokens of one sequence
+# before truncation and `sequences` per example (choices of multiple choice); these are ALWAYS estimates
+# (grade [E]: typical lengths of the texts, not measured here); `xstilts estimate` labels them so.
+_E = "[E] estimate, not measured"
+SIZE_FACTS: dict[str, dict] = {
+    "anli_plus": {"train": 1_104_934, "dev": 3_200, "tokens": 45, "sequences": 1,
+                  "counts_from": "docs/protocol.md 'Multi-task mix' (r1-r3 16,946+45,460+100,459, MNLI, SNLI with "
+                                 "gold); dev r1-r3 1,000+1,000+1,200 (facebook/anli card)"},
+    "mnli": {"train": 392_702, "dev": 9_815, "tokens": 40, "sequences": 1,
+             "counts_from": "xtreme.md section 2 (train); glue card validation_matched (dev)"},
+    "qqp": {"train": 363_846, "dev": 40_430, "tokens": 30, "sequences": 1, "counts_from": "glue card (qqp)"},
+    "squad_v1": {"train": 87_599, "dev": 10_570, "tokens": 180, "sequences": 1,
+                 "counts_from": "xtreme.md section 2 (train); rajpurkar/squad card (validation)"},
+    "squad_v2": {"train": 130_319, "dev": 11_873, "tokens": 180, "sequences": 1,
+                 "counts_from": "rajpurkar/squad_v2 card"},
+    "hellaswag": {"train": 39_905, "dev": 10_042, "tokens": 70, "sequences": 4, "counts_from": "Rowan/hellaswag card"},
+    "commonsenseqa": {"train": 9_741, "dev": 1_221, "tokens": 20, "sequences": 5,
+                      "counts_from": "tau/commonsense_qa card"},
+    "cosmosqa": {"train": 25_262, "dev": 2_985, "tokens": 100, "sequences": 4, "counts_from": "allenai/cosmos_qa card"},
+    "ccg": {"train": 39_604, "dev": 1_913, "tokens": 35, "sequences": 1,
+            "counts_from": "[E] CCGbank sections 02-21 / 00 (the usual split; the licensed files are not here)"},
+    "xnli": {"dev": 2_490, "test": 5_010, "tokens": 45, "sequences": 1, "counts_from": "xtreme.md section 2"},
+    "pawsx": {"train": 49_401, "dev": 2_000, "test": 2_000, "tokens": 55, "sequences": 1,
+              "counts_from": "xtreme.md section 2 (train ~49.4k, test 2,000/lang); dev 2,000/lang [E]"},
+    "udpos": {"train": 21_253, "dev": 1_500, "test": 1_500, "tokens": 30, "sequences": 1,
+              "counts_from": "xtreme.md section 2 (train); dev/test per language [E] (treebanks vary widely)"},
+    "panx": {"train": 20_000, "dev": 10_000, "test": 10_000, "tokens": 15, "sequences": 1,
+             "counts_from": "xtreme.md section 2 (train); dev/test 10,000/lang [E] (smaller languages have less)"},
+    "xquad": {"test": 1_190, "tokens": 200, "sequences": 1, "counts_from": "xtreme.md section 2"},
+    "mlqa": {"dev": 500, "test": {"en": 11_590, "es": 5_253, "de": 4_517, "ar": 5_335, "hi": 4_918, "vi": 5_495,
+                                   "zh": 5_137}, "tokens": 220, "sequences": 1,
+             "counts_from": "xtreme.md section 2 (test); dev 500/lang [E]"},
+    "tydiqa": {"train": 3_696, "test": 564, "tokens": 200, "sequences": 1,
+               "counts_from": "xtreme.md section 2 (test 5,077 in all, spread evenly here [E]); English train 3,696 [E]"},
+    "bucc2018": {"dev": 60_000, "test": 700_000, "tokens": 35, "sequences": 1,
+                 "counts_from": "[E] sentences per language pair, both sides (BUCC 2018 pools hold ~0.2-1M "
+                                "sentences per pair in 'training', ~10x fewer in 'sample'; gold pairs: xtreme.md)"},
+    "tatoeba": {"test": 2_000, "tokens": 12, "sequences": 1,
+                "counts_from": "xtreme.md section 2 (<= 1,000 pairs/lang: 2 sentences each)"},
+}
+SIZE_FACTS_TOKENS_GRADE = _E
+# The MLM corpus (variant mlm) draws as many sentences as the task has examples; mean tokens of one Wikipedia
+# line, [E].
+CORPUS_TOKENS = 60
+
+# Backbone architectures (the hub config.json at the pinned commit) for a cost estimate before the model is
+# fetched: the non-embedding parameter count N is counted from them (xstilts.estimate.backbone_params). XLM-R
+# Large: N ~ 303M (shared/reference/efficiency.md, first bullet; xtreme.md section 1: 24 layers, d=1024).
+BACKBONE_ARCHITECTURES: dict[str, dict] = {
+    "FacebookAI/xlm-roberta-large": {"model_type": "xlm-roberta", "vocab_size": 250_002, "hidden_size": 1024,
+                                     "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
+                                     "max_position_embeddings": 514, "type_vocab_size": 1},
+    "google-bert/bert-base-multilingual-cased": {"model_type": "bert", "vocab_size": 119_547, "hidden_size": 768,
+                                                 "num_hidden_layers": 12, "num_attention_heads": 12,
+                                                 "intermediate_size": 3072},
+}

@@ -90,7 +90,7 @@ def rule_resources(rule):
     """Resources of one rule (mem_mb and runtime grow with the attempt)."""
     return {
         "mem_mb": lambda wildcards, attempt: grid.rule_resources(config, rule, attempt)["mem_mb"],
-        "runtime": lambda wildcards, attempt: grid.rule_resources(config, rule, attempt)["runtime"],
+        "runtime": lambda wildcards, attempt: grid.rule_resources(config, rule, attempt, wildcards)["runtime"],
         **{k: grid.rule_resources(config, rule)[k] for k in ("cpus_per_task", "gpu")},
     }
 
