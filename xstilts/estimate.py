@@ -42,19 +42,22 @@ RULE_OF_PHASE = {"intermediate": "intermediate", "finetune": "finetune", "evalua
 # retrieval :142,154 512; micro-batch 4 and
 # epochs d_write_configs.sh:15-63; eval every 1000 steps on 500 dev examples e_run_models.sh:16).
 # XTREME's reference scripts (google-research/xtreme @ 838c13b): per training task the epochs, max_seq_length
-# (static padding: third_party/run_classify.py:441, utils_tag.py:195-202), effective batch (XLM-R Large), and
-# what is evaluated during training every `save_steps` (and for UD-POS every logging_steps 50 on dev).
+# (static padding: third_party/run_classify.py:441 -> processors/utils.py:133-139; utils_tag.py:195-202),
+# effective batch (XLM-R Large), and what is evaluated during training every `save_steps` (UD-POS: English dev
+# every logging_steps 50; its save_steps evaluations, 10% more, are not counted).
 XTREME_SCRIPTS = {
     "mnli": {"epochs": 5, "max_length": 128, "batch": 32, "every": 100, "test_langs": True, "dev": True,
-             "cite": "scripts/train_xnli.sh:24-25,40-41,72,81 (--save_steps 100 --eval_test_set); "
+             "cite": "scripts/train_xnli.sh:26-27,40-41,67,73 (--save_steps 100 --eval_test_set); "
                      "third_party/run_classify.py:242-256 (every test language and en dev each save_steps)"},
     "pawsx": {"epochs": 5, "max_length": 128, "batch": 32, "every": 200, "test_langs": True, "dev": True,
-              "cite": "scripts/train_pawsx.sh:26-27,40-41,62,74; third_party/run_classify.py:242-256"},
+              "cite": "scripts/train_pawsx.sh:26-27,40-41,62,73-74; third_party/run_classify.py:242-256"},
     "udpos": {"epochs": 10, "max_length": 128, "batch": 32, "every": 50, "test_langs": False, "dev": True,
-              "cite": "scripts/train_udpos.sh:25,40-41,60,67 (--evaluate_during_training); third_party/run_tag.py:"
+              "cite": "scripts/train_udpos.sh:25-26,40-41,60,67,72 (--evaluate_during_training); "
+                      "third_party/run_tag.py:"
                       "183-196 (en dev every logging_steps, default 50 at :452, and every save_steps 500)"},
     "panx": {"epochs": 10, "max_length": 128, "batch": 32, "every": 1000, "test_langs": False, "dev": True,
-             "cite": "scripts/train_panx.sh:25-26,40-41,61; third_party/run_tag.py:194-196 (en dev every save_steps)"},
+             "cite": "scripts/train_panx.sh:25-26,40-41,61,73; third_party/run_tag.py:194-196 (en dev every "
+                     "save_steps)"},
     "squad_v1": {"epochs": 3, "max_length": 384, "batch": 32, "every": None, "test_langs": False, "dev": False,
                  "cite": "scripts/train_qa.sh:26-31,66-68 (--save_steps -1: no evaluation while training)"},
 }
@@ -260,7 +263,8 @@ def _job_params(config_json: str, heads: tuple, adaptation: str, lora_r: int | N
         else:
             from transformers import AutoModelForTextEncoding
 
-            encoder = (AutoModelForTextEncoding if enc_config.model_type in T5_LIKE else AutoModel).from_config(enc_config)
+            cls = AutoModelForTextEncoding if enc_config.model_type in T5_LIKE else AutoModel
+            encoder = cls.from_config(enc_config)
         hidden = getattr(enc_config, "hidden_size", None) or enc_config.d_model
         head_modules = torch.nn.ModuleList(make_head(kind, hidden, n) for kind, n in heads)
     base = encoder.base_model if mlm else encoder

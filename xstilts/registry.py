@@ -510,7 +510,8 @@ SIZE_FACTS: dict[str, dict] = {
                                    "zh": 5_137}, "tokens": 220, "sequences": 1,
              "counts_from": "xtreme.md section 2 (test); dev 500/lang [E]"},
     "tydiqa": {"train": 3_696, "test": 564, "tokens": 200, "sequences": 1,
-               "counts_from": "xtreme.md section 2 (test 5,077 in all, spread evenly here [E]); English train 3,696 [E]"},
+               "counts_from": "xtreme.md section 2 (test 5,077 in all, spread evenly here [E]); English train "
+                              "3,696 [E]"},
     "bucc2018": {"dev": 60_000, "test": 700_000, "tokens": 35, "sequences": 1,
                  "counts_from": "[E] sentences per language pair, both sides (BUCC 2018 pools hold ~0.2-1M "
                                 "sentences per pair in 'training', ~10x fewer in 'sample'; gold pairs: xtreme.md)"},
