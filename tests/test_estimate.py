@@ -144,8 +144,10 @@ def test_slurm_runtime_from_the_projection(laid_out):
     root, _ = laid_out
     config = _config(root / "with-estimate.yaml", resources_from_estimate={"safety": 2.0, "gpu": "H100", "mfu": 0.35,
                                                                            "min_minutes": 1})
-    wildcards = {"backbone": "tiny", "adaptation": "full", "seed": "0", "intermediate": "none", "variant": "en",
-                 "train_task": "mnli"}
+    from snakemake.iocontainers import Wildcards  # what Snakemake hands the runtime callable
+
+    wildcards = Wildcards(fromdict={"backbone": "tiny", "adaptation": "full", "seed": "0", "intermediate": "none",
+                                    "variant": "en", "train_task": "mnli"})
     assert grid.rule_resources(config, "finetune", 1, wildcards)["runtime"] == 1  # seconds of work: the floor
     config["resources_from_estimate"]["mfu"] = 1e-7  # a device ten million times slower than 35%
     hours = estimate._job_hours(json.dumps(config, sort_keys=True, default=str), "H100", 1e-7)

@@ -178,11 +178,14 @@ class _Data:
             task = registry.get_task(task_name)
             data_dir = self.dir_of(task_name, translated)
             if data_dir is not None:
+                if translated and limit:  # phases._task_stream: `limit` translated rows per language
+                    limit *= len(_manifest(data_dir)["languages"])
                 self.cache[key] = _measured(task, data_dir, split, self.tok, hp, train, languages, limit)
-            elif translated:  # facts: the English set once per translated language of the source
+            elif translated:  # facts: the English set once per language the prepare job translates into
                 base = _from_facts(task, split, hp, None, limit, self.cap)
-                n = len(registry.translated_source(task_name, hub=True).languages or ()) \
-                    if task_name in registry.TRANSLATED_HUB_SOURCES else 1
+                job = next(j for j in grid.prepare_jobs(self.config) if j.kind == "translated" and j.task == task_name)
+                hub = registry.TRANSLATED_HUB_SOURCES.get(task_name)
+                n = len(job.languages or (hub.languages if hub else ()) or ()) or 1
                 self.cache[key] = Profile(*(x * n for x in (base.examples, base.features, base.sequences,
                                                             base.useful, base.dynamic, base.static)), "facts")
             else:
@@ -314,7 +317,8 @@ def _train_job(rule, row, name, task_names, hp, data, params, variant, mt=False,
     batch, r = hp["batch_size"], 0.0
     profiles = [data.profile(t, "train", hp, True, limit=hp.get("max_train_examples")) for t in task_names]
     if mt:  # phases._task_stream: the translated rows (limit x languages) join the task's stream
-        extra = [data.profile(t, "train", hp, True, translated=True) for t in task_names]
+        extra = [data.profile(t, "train", hp, True, limit=hp.get("max_train_examples"), translated=True)
+                 for t in task_names]
         profiles = [Profile(p.examples + e.examples, p.features + e.features, p.sequences + e.sequences,
                             p.useful + e.useful, p.dynamic + e.dynamic, p.static + e.static, p.data)
                     for p, e in zip(profiles, extra)]
