@@ -89,7 +89,7 @@ class Profile:
 _EMPTY = Profile(0, 0, 0, 0.0, 0.0, 0.0, "facts")
 
 
-def _measured(task, data_dir: str, split: str, tok, hp: dict, train: bool, languages, limit) -> Profile | None:
+def _measured(task, data_dir: str, split: str, tok, hp: dict, train: bool, languages, limit) -> Profile:
     from xstilts import features as F
     from xstilts.evaluate import encode_rows
     from xstilts.phases import _labels, _rows
@@ -98,7 +98,7 @@ def _measured(task, data_dir: str, split: str, tok, hp: dict, train: bool, langu
         return Profile(0, 0, 0, 0.0, 0.0, 0.0, "measured")
     rows = _rows(data_dir, split, languages=languages, limit=limit)
     if not rows:
-        return Profile(0, 0, 0, 0, 0, 0, "measured")
+        return Profile(0, 0, 0, 0.0, 0.0, 0.0, "measured")
     if task.kind in grid.RETRIEVAL_KINDS:
         texts = [r[k] for r in rows for k in (("source", "target") if task.kind == "bitext_retrieval" else ("text",))]
         feats = {"input_ids": tok(texts, truncation=True, max_length=hp["max_length"])["input_ids"]}
@@ -322,7 +322,6 @@ def _train_job(rule, row, name, task_names, hp, data, params, variant, mt=False,
         profiles = [Profile(p.examples + e.examples, p.features + e.features, p.sequences + e.sequences,
                             p.useful + e.useful, p.dynamic + e.dynamic, p.static + e.static, p.data)
                     for p, e in zip(profiles, extra)]
-    streams = [(p, p.features) for p in profiles]
     if variant == "mlm":
         r = hp["mlm_ratio"]
     steps = _steps([p.features for p in profiles], batch, hp, r)
@@ -333,7 +332,7 @@ def _train_job(rule, row, name, task_names, hp, data, params, variant, mt=False,
         w = [s ** (1 / hp["sampling_temperature"]) for s in sizes]
         probs = [x / sum(w) for x in w]
     per = [0.0, 0.0, 0.0]
-    for (p, _), q in zip(streams, probs):
+    for p, q in zip(profiles, probs):  # train.Trainer._pick_stream: a stream per micro-batch, by size
         for i, v in enumerate(p.per_batch(batch)):
             per[i] += (1 - r) * q * v
     if variant == "mlm":
@@ -345,8 +344,7 @@ def _train_job(rule, row, name, task_names, hp, data, params, variant, mt=False,
     for t in task_names:
         runs = runs_per_task(steps)
         evals += runs
-        prof = data.profile(t, "dev", {**hp, "batch_size": hp["eval_batch_size"]}, False, languages=["en"],
-                            limit=hp["eval_examples"])
+        prof = data.profile(t, "dev", hp, False, languages=["en"], limit=hp["eval_examples"])  # phases._dev_scorer
         for i, v in enumerate((prof.useful, prof.dynamic, prof.static)):
             dev[i] += runs * v
     kind = "measured" if all(p.data == "measured" for p in profiles) else "facts"
