@@ -123,3 +123,13 @@ def test_saved_tokenizer_is_used_only_for_its_own_job_and_only_intact(tmp_path):
     assert tokenizer_fingerprint(pretrain.state_tokenizer(elsewhere, "another job", texts, 200,
                                                           messages.append)) == fresh
     assert "another job configuration" in messages[-1] and not (elsewhere / "ckpt").exists()
+
+
+def test_vocab_size_too_small_for_the_corpus_is_one_line_naming_the_key(tmp_path):
+    from tests.conftest import random_texts
+    from xstilts.errors import UserError
+
+    with pytest.raises(UserError) as e:
+        pretrain.train_tokenizer(random_texts(100), 20)  # 42 distinct characters (+ specials) do not fit
+    assert len(str(e.value).splitlines()) == 1
+    assert str(e.value).startswith("hparams.pretrain.vocab_size 20 cannot be trained on this corpus: Vocabulary size")

@@ -44,8 +44,9 @@ def train_tokenizer(texts: list[str], vocab_size: int):
             num_threads=1,  # threads would change the order in which the E-step adds its floats
             unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2)
     except RuntimeError as e:  # e.g. vocab_size below the number of distinct characters
-        raise UserError(f"pretrain: vocab_size {vocab_size} cannot be trained on this corpus "
-                        f"({str(e).strip().splitlines()[-1]})") from None
+        # SentencePiece's reason, without its source location and its advice on flags xstilts does not expose
+        why = str(e).strip().splitlines()[-1].rpartition("] ")[2].split(" Increase vocab_size")[0]
+        raise UserError(f"hparams.pretrain.vocab_size {vocab_size} cannot be trained on this corpus: {why}") from None
     sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
     pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(1, sp.get_piece_size())]
     tok = Tokenizer(models.Unigram([(t, 0.0) for t in SPECIAL_TOKENS] + pieces,
