@@ -41,20 +41,25 @@ def _weights(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+def _signal_at_step(trainer, step: int):
+    """Send SIGUSR1 (a preemption) at the first micro-batch after optimizer step `step`."""
+    original = trainer._micro_step
+
+    def micro_step_then_signal(i):
+        if trainer.step == step and i % trainer.hp["grad_accum"] == 0:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return original(i)
+
+    trainer._micro_step = micro_step_then_signal
+    return trainer
+
+
 def test_killed_and_resumed_training_equals_uninterrupted(tiny_model_dir, tmp_path):
     ref = _trainer(tiny_model_dir, tmp_path / "a")
     ref.fit()
     expected = _weights(ref.model)
 
-    interrupted = _trainer(tiny_model_dir, tmp_path / "b")
-    original = interrupted._micro_step
-
-    def micro_step_then_signal(i):
-        if interrupted.step == 5 and i % interrupted.hp["grad_accum"] == 0:
-            os.kill(os.getpid(), signal.SIGUSR1)
-        return original(i)
-
-    interrupted._micro_step = micro_step_then_signal
+    interrupted = _signal_at_step(_trainer(tiny_model_dir, tmp_path / "b"), 5)
     with pytest.raises(Preempted, match="SIGUSR1 at step 6"):
         interrupted.fit()
     assert (tmp_path / "b" / "ckpt" / "progress.json").exists()
@@ -222,15 +227,7 @@ def test_progress_lines_and_dev_monitor_leave_training_bit_identical(tiny_model_
     assert monitored == [s for s in range(3, total, 3)]
     assert f"test: step 3/{total} English dev qqp 50.00" in lines
     # preempted at step 5 and resumed: the same lines (but for wall-clock numbers) as the run above
-    interrupted = _trainer(tiny_model_dir, tmp_path / "p", {"log_every": 2, "eval_every": 3})
-    original = interrupted._micro_step
-
-    def micro_step_then_signal(i):
-        if interrupted.step == 4 and i % interrupted.hp["grad_accum"] == 0:
-            os.kill(os.getpid(), signal.SIGUSR1)
-        return original(i)
-
-    interrupted._micro_step = micro_step_then_signal
+    interrupted = _signal_at_step(_trainer(tiny_model_dir, tmp_path / "p", {"log_every": 2, "eval_every": 3}), 4)
     with pytest.raises(Preempted):
         interrupted.fit()
     computed = ("step", "total_steps", "epoch", "loss", "lr", "grad_norm")
