@@ -5,6 +5,7 @@ no parameter dump in the report, no 27 KB "Params have changed" reason in a dry 
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -25,7 +26,9 @@ TABLES = {"transfer_matrix.csv": {"table": "transfer matrix", "statistic": "mean
           "significance.csv": {"table": "difference to none, tested", "per": "row and target"},
           "tradeoff.csv": {"table": "score and cost deltas", "per": "comparison"},
           "transfer_matrix_dev.csv": {"table": "transfer matrix", "statistic": "mean over seeds"},
-          "transfer_delta_dev.csv": {"table": "difference to none", "statistic": "mean over seeds"}}
+          "transfer_delta_dev.csv": {"table": "difference to none", "statistic": "mean over seeds"},
+          "headline.csv": {"table": "best intermediate per target", "per": "target, chosen on English dev"},
+          "claims.csv": {"table": "claims tested on this run", "per": "claim"}}
 
 
 def write_cells(work, cfg: dict) -> None:
@@ -76,8 +79,8 @@ def cells_of(caption: str) -> list[list[str]]:
     """The rows of the HTML table in a caption (header row first), as text."""
     table = re.search(r"<table.*?</table>", caption, re.S).group(0)
     rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
-    return [[re.sub(r"<.*?>", "", c).replace("&nbsp;", "").strip() for c in re.findall(r"<t[hd].*?</t[hd]>", r, re.S)]
-            for r in rows]
+    return [[html.unescape(re.sub(r"<.*?>", "", c)).replace("\xa0", "").strip()
+             for c in re.findall(r"<t[hd].*?</t[hd]>", r, re.S)] for r in rows]
 
 
 @pytest.mark.parametrize("name", TABLES)
@@ -96,6 +99,14 @@ def test_report_has_one_caption_per_file_categories_and_no_parameter_dump(report
     assert all(entry["labels"] for entry in results.values())
     params = results["transfer_matrix.csv"]["job_properties"]["params"]
     assert re.search(r"finished=\d+ finished, sha256 [0-9a-f]{16}$", params) and len(params) < 200, params
+
+
+def test_report_shows_the_findings_paragraph(reported):
+    summary, results, _ = reported
+    entry = results["findings.md"]
+    words = re.sub(r"<.*?>", "", entry["caption"]).split()
+    assert " ".join((summary / "findings.md").read_text(encoding="utf-8").split()) in " ".join(words)
+    assert "System Message" not in entry["caption"] and entry["labels"] == {"text": "what this run's numbers say"}
 
 
 def test_summary_dry_run_reason_is_short(reported):

@@ -57,11 +57,16 @@ rule aggregate:
                         subcategory="Tradeoff", labels={"table": "score and cost deltas", "per": "comparison"}),
         tradeoff_md=f"{SUMMARY}/tradeoff.md",
         # per target the intermediate chosen on English dev; the paper's claims tested (docs/metrics.md)
-        headline=f"{SUMMARY}/headline.csv",
+        headline=report(f"{SUMMARY}/headline.csv", caption="../report/headline.rst", category="Transfer",
+                        subcategory="Headline", labels={"table": "best intermediate per target",
+                                                        "per": "target, chosen on English dev"}),
         headline_md=f"{SUMMARY}/headline.md",
-        claims=f"{SUMMARY}/claims.csv",
+        claims=report(f"{SUMMARY}/claims.csv", caption="../report/claims.rst", category="Paper claims",
+                      subcategory="Phang et al. 2020", labels={"table": "claims tested on this run", "per": "claim"}),
         claims_md=f"{SUMMARY}/claims.md",
-        findings=f"{SUMMARY}/findings.md",  # one paragraph from the numbers (xstilts.findings)
+        # one paragraph from the numbers (xstilts.findings); its caption shows it in the page
+        findings=report(f"{SUMMARY}/findings.md", caption="../report/findings.rst", category="Findings",
+                        subcategory="Summary", labels={"text": "what this run's numbers say"}),
         # the same tables on the dev split (xstilts.aggregate.SPLITS; docs/metrics.md)
         dev=[report(f"{SUMMARY}/{name}_dev.{ext}", caption=f"../report/{name}_dev.rst", category="Transfer",
                     subcategory="Dev", labels=DEV_LABELS[name]) if ext == "csv" else f"{SUMMARY}/{name}_dev.{ext}"
