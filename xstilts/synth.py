@@ -476,30 +476,45 @@ def _xnli_row(w, item, R, m: Meta) -> dict:
 
 
 def _qqp_items(w: World, rng, n: int, task: Task) -> list:
-    """(question 1, question 2, label): a duplicate asks the same with a slot left out; a non-duplicate asks
-    about another slot of the fact or the same slot of another fact about the person."""
+    """(question 1, question 2, label), each question (fact, ask, variant). Half the items ask about a
+    giving event (a recipient): a duplicate asks the same with its phrases reordered, a non-duplicate swaps the
+    giver and the recipient (same words; PAWS-X's hard case, the `roles` skill of the transfer plan). The other
+    half: a duplicate asks the same with a slot left out; a non-duplicate asks about another slot of the fact or
+    the same slot of another fact about the person."""
     items = []
     for label in _labels(rng, n, 2):
+        if rng.random() < 0.5:
+            f = w.fact(rng, org=None)
+            f = replace(f, rec=_other(rng, w.persons, f.person))
+            ask = _pick(rng, [a for a in asks(f) if a != "per"])
+            q = replace(qview(f, ask), rec=f.rec)
+            v1 = _pick(rng, ("base", "rec_first"))
+            if label == 1:
+                q2 = (q, ask, "rec_first" if v1 == "base" else "base")
+            else:
+                q2 = (replace(q, person=f.rec, rec=f.person), ask, _pick(rng, ("base", "rec_first")))
+            items.append(((q, ask, v1), q2, label))
+            continue
         f = w.fact(rng)
         ask = _pick(rng, asks(f))
-        q1 = (qview(f, ask), ask)
+        q1 = (qview(f, ask), ask, "base")
         if label == 1:  # leave out a slot the question does not ask about, where there is one
             drops = [k for k in ("adj", "loc") if getattr(q1[0], k) is not None and k != ask]
-            q2 = (replace(q1[0], **{_pick(rng, drops): None}) if drops else q1[0], ask)
+            q2 = (replace(q1[0], **{_pick(rng, drops): None}) if drops else q1[0], ask, "base")
         elif rng.random() < 0.5:
             other = _other(rng, asks(f), ask)
-            q2 = (qview(f, other), other)
+            q2 = (qview(f, other), other, "base")
         else:
             g = w.fact(rng, {"num": 1.0, "loc": 1.0, "org": float(ask == "org")}, person=f.person,
                        verb=_other(rng, range(len(EN_VERBS)), f.verb))
-            q2 = (qview(g, ask), ask)
+            q2 = (qview(g, ask), ask, "base")
         items.append((q1, q2, label))
     return items
 
 
 def _qqp_row(w, item, R, m: Meta) -> dict:
-    (f1, a1), (f2, a2), label = item
-    return {"question1": R.sentence(R.fact(f1, a1)), "question2": R.sentence(R.fact(f2, a2)), "label": label,
+    q1, q2, label = item
+    return {"question1": R.sentence(R.fact(*q1)), "question2": R.sentence(R.fact(*q2)), "label": label,
             "idx": m.index}
 
 
@@ -653,8 +668,9 @@ def supertags(toks: list[Tok]) -> list[str]:
         nxt = toks[i + 1] if i + 1 < len(toks) else None
         tag = {"NUM": "N/N", "ADJ": "N/N", "NOUN": "N", "DET": "NP[nb]/N", "PART": r"(S\NP)\(S\NP)",
                "CCONJ": "conj", "PUNCT": t.text}.get(t.upos)
-        if t.upos == "PROPN":
-            tag = "N/N" if nxt is not None and nxt.ner.startswith("I-") else "NP"
+        if t.upos == "PROPN":  # the entity type is a feature of the category: CCG shares entity typing with PAN-X
+            kind = t.ner[2:].lower()
+            tag = f"N[{kind}]/N[{kind}]" if nxt is not None and nxt.ner.startswith("I-") else f"NP[{kind}]"
         elif t.upos == "VERB":
             tag = r"(S[b]\NP)/NP" if aux else r"(S[dcl]\NP)/NP"
         elif t.upos == "AUX":
