@@ -221,6 +221,23 @@ def _headline(replicates, scores: pd.DataFrame, results: Path, cells_doc: dict, 
     return table
 
 
+def _planted(replicates, cells_doc: dict, out: Path) -> pd.DataFrame | None:
+    """planted.csv/.md on synthetic data (cells.json `synth`): each planted transfer of xstilts.plan with its
+    paired delta and whether it was recovered (docs/metrics.md, "Planted transfers"); None (and any earlier
+    planted files removed) otherwise."""
+    from xstilts import plan
+
+    if not cells_doc.get("synth"):
+        for name in ("planted.csv", "planted.md"):
+            (out / name).unlink(missing_ok=True)
+        return None
+    table = plan.planted_table(replicates, cells_doc["targets"], plan.members_of(cells_doc["jobs"]), ROW_KEYS)
+    _write_csv(out / "planted.csv", table)
+    write_text(out / "planted.md", plan.planted_markdown(table))
+    print(f"aggregate: {plan.recovery_line(table)}")
+    return table
+
+
 def _claims(replicates, significance: pd.DataFrame, trade: pd.DataFrame, head: pd.DataFrame, out: Path) -> None:
     """claims.csv/.md: the paper's claims tested on this run (the claims table is xstilts.claims.CLAIMS)."""
     from xstilts import claims
@@ -236,8 +253,11 @@ def _setting_names(frame: pd.DataFrame) -> list[str]:
     return [f"{r.backbone}/{r.adaptation}: {r.label}" if multi else r.label for r in frame.itertuples()]
 
 
-def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str], significance: pd.DataFrame) -> None:
-    """The transfer-delta heatmap; a boxed cell with `*` differs significantly from its baseline (BH)."""
+def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str], significance: pd.DataFrame,
+                planted: set | None = None) -> None:
+    """The transfer-delta heatmap; a boxed cell with `*` differs significantly from its baseline (BH); on
+    synthetic data a green inner box marks the cells the transfer plan makes positive (`planted`:
+    (backbone, adaptation, label, target); xstilts.plan.skills_vs_none), to compare with the stars."""
     plt = _pyplot()
     values = delta[columns].to_numpy(dtype=float)
     names = _setting_names(delta)
@@ -254,12 +274,27 @@ def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str], significanc
                     fontsize=7, fontweight="bold" if star else "normal")
             if star:
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.2))
+            if planted is not None and (*setting, column) in planted:
+                ax.add_patch(plt.Rectangle((j - 0.4, i - 0.36), 0.8, 0.72, fill=False, edgecolor="tab:green",
+                                           linewidth=1.5))
     ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_title(f"Score difference to no intermediate task (mean over {_seeds_text(significance)};\n"
-                 f"* boxed: significant, paired bootstrap, BH-adjusted p < 0.05)", fontsize=9)
+                 f"* boxed: significant, paired bootstrap, BH-adjusted p < 0.05"
+                 + (";\ngreen inner box: planted positive of the synthetic data's transfer plan)" if planted is not None
+                    else ")"), fontsize=9)
     fig.colorbar(image, ax=ax, label="points")
     _save(fig, path)
+
+
+def _planted_cells(delta: pd.DataFrame, columns: list[str], cells_doc: dict) -> set:
+    """The heatmap cells (backbone, adaptation, label, target) the transfer plan makes positive against `none`."""
+    from xstilts import plan
+
+    members = plan.members_of(cells_doc["jobs"])
+    rows = {tuple(c[k] for k in SETTING_KEYS): c for c in cells_doc["cells"]}  # the heatmap row -> its fields
+    return {(*setting, t) for setting in delta[SETTING_KEYS].itertuples(index=False, name=None) for t in columns
+            if t in plan.SKILLS and plan.skills_vs_none(rows[setting], members) & plan.SKILLS[t]}
 
 
 def _seeds_text(frame: pd.DataFrame) -> str:
@@ -388,8 +423,10 @@ def main(args) -> int:
     trade = _tradeoff(replicates, efficiency, targets, out)
     head = _headline(replicates, scores, results, cells_doc, out)
     _claims(replicates, significance, trade, head, out)
-    write_text(out / "findings.md", findings.paragraph(significance, trade, head))
-    _plot_delta(out / "plots" / "transfer_delta.png", delta, columns, significance)
+    planted = _planted(replicates, cells_doc, out)
+    write_text(out / "findings.md", findings.paragraph(significance, trade, head, planted))
+    _plot_delta(out / "plots" / "transfer_delta.png", delta, columns, significance,
+                _planted_cells(delta, columns, cells_doc) if planted is not None else None)
     _plot_efficiency(out / "plots" / "efficiency_vs_gain.png", significance, efficiency)
     print(f"aggregate: {len(cells_doc['cells']) - len(missing)} of {len(cells_doc['cells'])} cells scored, "
           f"{len(missing)} missing (see {out / 'missing.csv'})")

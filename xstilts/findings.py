@@ -27,8 +27,10 @@ def _rest(n: int) -> str:
     return "" if not n else f" {n} other{' is' if n == 1 else 's are'} not significantly different."
 
 
-def paragraph(significance: pd.DataFrame, tradeoff: pd.DataFrame, headline: pd.DataFrame) -> str:
-    """The paragraph (Markdown): sentences only for what the run can say."""
+def paragraph(significance: pd.DataFrame, tradeoff: pd.DataFrame, headline: pd.DataFrame,
+              planted: pd.DataFrame | None = None) -> str:
+    """The paragraph (Markdown): sentences only for what the run can say; on synthetic data, how much of the
+    transfer plan it recovered (`planted`: planted.csv, xstilts.plan)."""
     parts = []
     xt = significance[significance.target == XTREME]
     seeds = sorted(set(significance.n_seeds.dropna().astype(int))) if len(significance) else []
@@ -71,4 +73,8 @@ def paragraph(significance: pd.DataFrame, tradeoff: pd.DataFrame, headline: pd.D
         parts.append(f"Intervals are 95% over test examples and {n} seed{'' if n == 1 else 's'}"
                      + (" (one seed: they cover test-set sampling only, not training randomness)." if n == 1
                         else "."))
+    if planted is not None:
+        from xstilts.plan import recovery_line
+
+        parts.append(recovery_line(planted))
     return " ".join(parts) + "\n"

@@ -611,7 +611,9 @@ def cells(config: dict) -> dict:
             path = job(row, phase, target, target=target)
             out_cells.append({**row.to_dict(), "label": row.label, "target": target, "phase": phase,
                               "path": path, "chain": chain + [path]})
-    return {"experiment": config["experiment"], "targets": targets(config), "jobs": jobs, "cells": out_cells}
+    # `synth`: the data are xstilts.synth's, so aggregate checks them against xstilts.plan (planted.csv)
+    return {"experiment": config["experiment"], "synth": bool(config["data"]["synth"]), "targets": targets(config),
+            "jobs": jobs, "cells": out_cells}
 
 
 def final_outputs(config: dict) -> list[str]:
