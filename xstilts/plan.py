@@ -53,7 +53,8 @@ class Planted(NamedTuple):
 def members_of(jobs: list[dict]) -> dict[str, list[str]]:
     """Setting -> the tasks it trains on, from cells.json's intermediate jobs (their `tasks` field is
     `grid.tasks_of` joined by `+`: the multitask row's members)."""
-    return {j["intermediate"]: j["tasks"].split("+") for j in jobs if j.get("phase") == "intermediate"}
+    return {j["intermediate"]: j["tasks"].split("+") for j in jobs
+            if j.get("phase") == "intermediate" and j.get("tasks")}
 
 
 def task_skills(setting: str, members: Mapping[str, Sequence[str]]) -> frozenset[str] | None:
