@@ -3,9 +3,10 @@
 Reads the expected cells and jobs (`cells.json`, written from `xstilts.grid.cells`), every cell's
 `metrics.json` and every job's `cost.json` that exist, and writes the long score table, the transfer matrix
 (mean and std over seeds), deltas against the `none` baseline, the efficiency table, the missing cells
-with a reason, and two plots. A missing or broken cell is listed in missing.csv and never stops the
-summary; the XTREME score of a row stays empty unless every one of the 9 tasks has a score
-(`xstilts.metrics.xtreme_score`), since an average over fewer tasks is not the XTREME score.
+with a reason, two plots, and on synthetic data the planted transfers (planted.csv, xstilts.plan). A
+missing or broken cell is listed in missing.csv and never stops the summary; the XTREME score of a row
+stays empty unless every one of the 9 tasks has a score (`xstilts.metrics.xtreme_score`), since an average
+over fewer tasks is not the XTREME score.
 """
 
 from __future__ import annotations
