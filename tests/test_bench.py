@@ -46,6 +46,36 @@ def test_smoke_run_reports_every_key_with_sane_values(smoke):
     assert smoke["length_distribution"]["max"] == bench.PAD_TO
 
 
+def test_hf_peer_rows_are_present_with_sane_values(smoke):
+    """The HF Trainer / Trainer.predict / plain-forward peers ran in the same process: every row has positive
+    tokens/s and its ratio is xstilts' figure over the peer's; inference and embeddings agree with xstilts'."""
+    peers = smoke["peers"]
+    assert set(peers) == {"hf_trainer_default", "hf_trainer_best", "hf_predict_default", "hf_predict_best",
+                          "hf_forward_embed_default", "hf_forward_embed_best"}
+    for name, row in peers.items():
+        assert _positive(row["useful_tokens_per_s"]) and _positive(row["ratio"]), name
+    xs = smoke["train_tokens_per_s"]["xstilts"]
+    for name in ("hf_trainer_default", "hf_trainer_best"):
+        assert peers[name]["ratio"] == pytest.approx(xs / peers[name]["useful_tokens_per_s"], rel=1e-2)
+        assert 0 < peers[name]["padding_efficiency"] <= 1
+    # run_xnli pads to 128: its padding efficiency is the pad128 baseline's kind, below dynamic padding's
+    assert peers["hf_trainer_default"]["padding_efficiency"] < peers["hf_trainer_best"]["padding_efficiency"]
+    for name in ("hf_predict_default", "hf_predict_best"):
+        assert peers[name]["same_predictions"] is True and peers[name]["mismatches"] == 0, name
+        assert peers[name]["ratio"] == pytest.approx(
+            smoke["eval"]["useful_tokens_per_s"] / peers[name]["useful_tokens_per_s"], rel=1e-2)
+    # group_by_length reorders predict()'s batches too: the bench puts them back by example index
+    assert peers["hf_predict_best"]["returned_shuffled"] is True
+    assert peers["hf_predict_default"]["returned_shuffled"] is False
+    for name in ("hf_forward_embed_default", "hf_forward_embed_best"):
+        assert peers[name]["same_vectors"] is True and peers[name]["max_abs_diff"] < 1e-4, name
+
+
+def test_unknown_part_is_a_user_error():
+    with pytest.raises(bench.UserError, match="bench part.*gpu"):
+        bench.run("smoke", ("train", "gpu"))
+
+
 def test_dynamic_padding_executes_fewer_tokens_than_pad128(smoke):
     setup = smoke["train_setup"]
     assert setup["pad128_padding_efficiency"] < setup["xstilts_padding_efficiency"] <= 1.0
@@ -72,7 +102,7 @@ def test_unknown_size_is_a_user_error():
 
 
 def test_cli_prints_one_json_object(monkeypatch, capsys):
-    monkeypatch.setattr(bench, "run", lambda size: {"size": size, "dag": {"jobs": 1}})
+    monkeypatch.setattr(bench, "run", lambda size, parts: {"size": size, "dag": {"jobs": 1}})
     assert main(["bench", "--json", "--size", "smoke"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and json.loads(out) == {"size": "smoke", "dag": {"jobs": 1}}
@@ -89,6 +119,9 @@ def test_large_model_section_runs_full_and_lora(smoke):
     assert large["lora"]["trainable_params"] < large["full"]["trainable_params"]
     assert large["lora"]["total_params"] >= large["full"]["total_params"]
     assert large["full"]["flops_convention"] == "6N" and large["lora"]["flops_convention"] != "6N"
+    for name in ("hf_trainer_default", "hf_trainer_best"):  # the HF peers on the same big model
+        row = large["peers"][name]
+        assert _positive(row["useful_tokens_per_s"]) and _positive(row["ratio"]) and row["mfu"] is None
 
 
 def test_peak_table_has_no_entry_for_cpu():
