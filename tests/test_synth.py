@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -320,3 +321,31 @@ def test_cli_generates_and_summarises(tmp_path, capsys, monkeypatch):
     assert seen == {"out": str(tmp_path / "o"), "seed": 3, "size": "ci", "rate": None}
     out = capsys.readouterr().out
     assert "mnli" in out and "80.0" in out and "1 files (3 rows)" in out
+
+
+# --------------------------------------------------------------------------------------------- transfer plan
+def test_the_data_realise_the_plans_shared_skills():
+    """xstilts.plan's shared skills, as the generator builds them: CCG's category of a name carries its PAN-X
+    entity type (entity_type: ccg -> panx), QQP's non-duplicates include giver/recipient swaps with the same
+    words, PAWS-X's hard case (roles: qqp -> pawsx), and the NLI tasks and XNLI are drawn by one generator (inference), the SQuAD tasks and the QA
+    targets share one schema and generator (spans), as CCG, UD-POS and PAN-X share one sentence sampler."""
+    from xstilts import plan
+
+    w = synth.World(0)
+    en = w.renderer("en")
+    for item in synth._sentence_items(w, np.random.default_rng(1), 200, None):
+        toks = synth._sentence_toks(item, en)
+        for tok, tag in zip(toks, synth.supertags(toks)):
+            if tok.upos == "PROPN":
+                assert tag.endswith(f"[{tok.ner[2:].lower()}]"), (tok, tag)
+    swaps = 0
+    for (q1, q2, label) in synth._qqp_items(w, np.random.default_rng(2), 400, None):
+        words = [sorted(en.sentence(en.fact(*q)).rstrip("?").split()) for q in (q1, q2)]
+        if label == 0 and words[0] == words[1] and q1[0].rec is not None:
+            assert (q1[0].person, q1[0].rec) == (q2[0].rec, q2[0].person)
+            swaps += 1
+    assert swaps > 50  # about a quarter of the 400 items
+    gens = synth.GENERATORS
+    assert gens["glue_mnli"].sample is gens["anli"].sample is gens["snli"].sample is gens["xnli"].sample
+    assert gens["ccg"].sample is gens["udpos"].sample is gens["panx"].sample  # one sentence sampler
+    assert plan.SKILLS["ccg"] >= plan.SKILLS["panx"] | plan.SKILLS["udpos"] and plan.SKILLS["qqp"] == plan.SKILLS["pawsx"]

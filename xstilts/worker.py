@@ -153,12 +153,24 @@ def _handle(conn: socket.socket, fingerprint: dict) -> int:
             return 0
 
 
+def _warm_transformers_caches() -> None:
+    """Build transformers' checkpoint-conversion table (about 1,000 regular expressions, ~0.5 s) once, so
+    that every forked job's `from_pretrained` finds it cached (measured: 0.47 of a demo job's 0.64 s of model
+    loading). Pure Python, no tensor op. Absent in another transformers version: nothing to warm."""
+    try:
+        from transformers.conversion_mapping import get_checkpoint_conversion_mapping
+    except ImportError:
+        return
+    get_checkpoint_conversion_mapping("xlm-roberta")
+
+
 def serve(socket_path: str, parent_pid: int | None = None) -> int:
     """Preload, then accept connections until the parent (the Snakemake that started us) is gone."""
     import importlib
 
     for module in PRELOAD:
         importlib.import_module(module)
+    _warm_transformers_caches()
     fingerprint = code_fingerprint()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     partial = f"{socket_path}.{os.getpid()}"

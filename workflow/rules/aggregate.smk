@@ -64,6 +64,12 @@ rule aggregate:
         claims=report(f"{SUMMARY}/claims.csv", caption="../report/claims.rst", category="Paper claims",
                       subcategory="Phang et al. 2020", labels={"table": "claims tested on this run", "per": "claim"}),
         claims_md=f"{SUMMARY}/claims.md",
+        # synthetic data only: every planted comparison of the generator's transfer plan, recovered or not
+        # (xstilts.plan; docs/metrics.md, "Planted transfers")
+        **({"planted": report(f"{SUMMARY}/planted.csv", caption="../report/planted.rst", category="Transfer",
+                              subcategory="Planted (synthetic data)",
+                              labels={"table": "planted transfers recovered", "per": "planted comparison"}),
+            "planted_md": f"{SUMMARY}/planted.md"} if config["data"].get("synth") else {}),
         # one paragraph from the numbers (xstilts.findings); its caption shows it in the page
         findings=report(f"{SUMMARY}/findings.md", caption="../report/findings.rst", category="Findings",
                         subcategory="Summary", labels={"text": "what this run's numbers say"}),
