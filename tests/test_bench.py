@@ -128,3 +128,25 @@ def test_peak_table_has_no_entry_for_cpu():
     import torch
 
     assert bench.peak_bf16_flops(torch.device("cpu")) is None
+
+
+def test_gpu_script_dry_path_writes_the_large_section(tmp_path):
+    """bench/gpu.sh without CUDA: the same large-model code at toy size, its JSON (with the HF peer rows) in $OUT."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("with CUDA the script runs the full-size GPU section")
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run(["bash", str(root / "bench" / "gpu.sh")], capture_output=True, text=True,
+                          env={**os.environ, "PYTHON": sys.executable, "OUT": str(out)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["size"] == "smoke" and result["parts"] == ["large"]
+    assert set(result["large_model"]["peers"]) == {"hf_trainer_default", "hf_trainer_best"}
+    assert _positive(result["large_model"]["full"]["useful_tokens_per_s"])

@@ -1,13 +1,17 @@
 """`xstilts bench`: the engine's speed against the reference recipes and this machine's limit, in one process.
 
 Every comparison runs on the same model, data and machine, and reports the median of several repeats:
-- training: the real `Trainer` loop (length-grouped batches, dynamic padding) vs the reference recipe (every
-  example padded to 128, unsorted batches) vs a bare forward/backward/optimizer loop over the Trainer's own
-  batches pre-built as tensors (the ceiling), all in USEFUL (non-pad) tokens per second;
-- inference: `evaluate.run_head` (length-sorted, dynamically padded) vs unsorted pad-to-128, same predictions;
+- training: the real `Trainer` loop (length-grouped batches, dynamic padding) vs the Hugging Face `Trainer`
+  (as run_xnli.py sets it up, and with its best settings: `peers.hf_trainer_*`) vs the reference recipe
+  (every example padded to 128, unsorted batches) vs a bare forward/backward/optimizer loop over the
+  Trainer's own batches pre-built as tensors (the ceiling), all in USEFUL (non-pad) tokens per second;
+- inference: `evaluate.run_head` (length-sorted, dynamically padded) vs unsorted pad-to-128 vs
+  `Trainer.predict` (`peers.hf_predict_*`), same predictions; retrieval embeddings: `phases.embed` vs a plain
+  batched forward (`peers.hf_forward_embed_*`), same vectors;
 - BUCC mining: faiss vs the numpy brute-force backend of `xstilts.retrieval` on planted parallel pairs;
 - the workflow: job count and time of `snakemake -n --configfile config/xtreme.yaml`;
-- on a GPU: the XLM-R Large architecture in bf16, full fine-tuning and LoRA (tokens/s, MFU, peak memory).
+- on a GPU: the XLM-R Large architecture in bf16, full fine-tuning and LoRA, and the HF Trainer on the same
+  model (tokens/s, MFU, peak memory); `bench/gpu.sh` runs that section alone.
 Sequence lengths follow a log-normal shaped like MNLI premise+hypothesis lengths (`LENGTHS`); token ids are
 random, which does not change the cost of a dense model. See docs/benchmarks.md for results and method.
 """
@@ -56,7 +60,7 @@ SIZES: dict[str, dict] = {
         # exercises the large-model code path on any device, at a toy size
         "large": {"arch": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
                            "intermediate_size": 64, "vocab_size": 1000},
-                  "batch_size": 4, "examples": 32, "warmup_steps": 1, "steps": 2, "require_cuda": False},
+                  "batch_size": 4, "warmup_steps": 1, "steps": 2, "require_cuda": False},
     },
     "full": {
         # A small XLM-R-architecture encoder: big enough that matmuls dominate the step on 2 CPU cores.
@@ -70,7 +74,7 @@ SIZES: dict[str, dict] = {
         "bucc": {"n": 100_000, "dim": 768, "sample": 4096, "check_n": 10_000, "k": 4, "repeats": 3},
         "dag_repeats": 3,
         # XLM-R Large's architecture (random init from its config; no weights needed), bf16, GPU only
-        "large": {"arch": XLMR_LARGE, "batch_size": 32, "examples": 4096, "warmup_steps": 5, "steps": 30,
+        "large": {"arch": XLMR_LARGE, "batch_size": 32, "warmup_steps": 5, "steps": 30,
                   "require_cuda": True},
     },
 }
@@ -356,7 +360,8 @@ def bench_large(cfg: dict, tok, workdir: Path, device: torch.device) -> dict:
     from xstilts.train import Stream, Trainer
 
     arch, bs = cfg["arch"], cfg["batch_size"]
-    feats = synthetic_pairs(cfg["examples"], tok, np.random.default_rng(6))
+    # one epoch per timed run, as in `bench_train`: xstilts and the HF peers time the very same examples
+    feats = synthetic_pairs(cfg["steps"] * bs, tok, np.random.default_rng(6))
     stream = Stream("mnli", HEAD, "classification", feats, bs)
     peak = peak_bf16_flops(device)
     out: dict = {"architecture": "xlm-roberta", **arch, **device_info(device), "micro_batch": bs,
