@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from xstilts.uncertainty import interval_text
+
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable on this grid"
 ABSTRACT = "Phang et al. 2020 (AACL), abstract"
 BODY_UNCHECKED = ("figure from the paper's body as quoted in issue 13; not checked against the paper here "
@@ -142,9 +144,9 @@ def _group_gain(ctx: Context, group: tuple[str, ...], other: tuple[str, ...], la
         return _result(detail="no common seed with scores on every target involved")
     ok = gain["low"] > 0 and versus["low"] > 0
     relation = "above" if larger else "below"
-    detail = (f"mean delta over {len(rows)} rows {gain['estimate']:+.2f} [{gain['low']:+.2f}, {gain['high']:+.2f}]; "
-              f"{relation} the comparison targets by {versus['estimate']:+.2f} [{versus['low']:+.2f}, "
-              f"{versus['high']:+.2f}]")
+    detail = (f"mean delta over {len(rows)} rows {interval_text(gain['estimate'], gain['low'], gain['high'])}; "
+              f"{relation} the comparison targets by "
+              f"{interval_text(versus['estimate'], versus['low'], versus['high'])}")
     return _result(verdict=SUPPORTED if ok else NOT_SUPPORTED, detail=detail, **_from(gain))
 
 

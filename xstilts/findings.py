@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from xstilts.uncertainty import interval_text
+
 XTREME = "xtreme"
 
 
 def _ci(row) -> str:
-    return f"{row.delta:+.2f} [{row.low:+.2f}, {row.high:+.2f}]"
+    return interval_text(row.delta, row.low, row.high)
 
 
 def _names(rows: pd.DataFrame) -> str:
@@ -66,7 +68,7 @@ def paragraph(significance: pd.DataFrame, tradeoff: pd.DataFrame, headline: pd.D
     for r in head.itertuples():
         if pd.notna(r.delta):
             parts.append(f"Choosing the intermediate task per target on English dev ({r.backbone}/{r.adaptation}) "
-                         f"gives XTREME {r.estimate:.2f}, {r.delta:+.2f} [{r.delta_low:+.2f}, {r.delta_high:+.2f}] "
+                         f"gives XTREME {r.estimate:.2f}, {interval_text(r.delta, r.delta_low, r.delta_high)} "
                          f"over `none` (the paper: +5.4 for XLM-R Large).")
     if seeds:
         n = seeds[0] if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from xstilts.grid import NONE
+from xstilts.uncertainty import interval_text
 
 INFERENCE, ROLES, SPANS = "inference", "roles", "spans"
 WORD_CLASS, ENTITY_TYPE, CHOICE, ALIGNMENT = "word_class", "entity_type", "choice", "alignment"
@@ -155,8 +156,7 @@ def planted_markdown(table: pd.DataFrame) -> str:
     shown = pd.DataFrame({
         "row": [f"{b}/{a}: {r}" if several else r for b, a, r in zip(table.backbone, table.adaptation, table.row)],
         "reference": table.reference, "target": table.target, "skills": table.skills, "planted": table.planted,
-        "delta [95% CI]": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in zip(table.delta, table.low,
-                                                                                   table.high)],
+        "delta [95% CI]": [interval_text(*v) for v in zip(table.delta, table.low, table.high)],
         "p (BH)": [f"{p:.3g}" for p in table.p_adjusted], "seeds": table.n_seeds,
         "recovered": table.recovered.map({True: "yes", False: "no"})})
     return recovery_line(table) + "\n\n" + shown.to_markdown(index=False) + "\n"

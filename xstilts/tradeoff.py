@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xstilts.uncertainty import ALPHA, Replicates, adjust
+from xstilts.uncertainty import ALPHA, Replicates, adjust, interval_text
 
 # efficiency.csv column -> tradeoff column (device-seconds become device-hours)
 COSTS = {"device_s": "d_device_h", "useful_flops": "d_useful_flops", "executed_flops": "d_executed_flops",
@@ -93,8 +93,7 @@ def tradeoff_markdown(table: pd.DataFrame) -> str:
         return "No comparison has an XTREME score on both sides (every seed of both rows needs all 9 tasks).\n"
     shown = pd.DataFrame({
         "comparison": rows.comparison, "row": rows.row, "reference": rows.reference,
-        "XTREME delta [95% CI]": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in zip(rows.delta, rows.low,
-                                                                                          rows.high)],
+        "XTREME delta [95% CI]": [interval_text(*v) for v in zip(rows.delta, rows.low, rows.high)],
         "p (BH)": [f"{p:.3g}" for p in rows.p_adjusted], "significant": rows.significant.map({True: "yes",
                                                                                              False: "no"}),
         "seeds": rows.n_seeds, "delta device-h": rows.d_device_h.round(4),

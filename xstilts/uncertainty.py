@@ -149,6 +149,11 @@ def interval(reps: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def interval_text(estimate: float, low: float, high: float) -> str:
+    """`+1.23 [+0.45, +2.01]`: an estimate with its interval, as every summary table and sentence writes it."""
+    return f"{estimate:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
 def p_value(delta: float, reps: np.ndarray) -> float:
     """Two-sided p of `delta` = 0 from the paired bootstrap's standard error (normal approximation).
 
