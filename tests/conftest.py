@@ -1,12 +1,36 @@
 """Shared fixtures: a tiny random XLM-R-architecture model directory (no hub access), and an isolated
-feature cache per test session."""
+feature cache per test session; a copy of the workflow for tests that run Snakemake in a temporary directory."""
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
+import sys
 import time
+from pathlib import Path
 
 import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# For workflow runs in a subprocess: this venv's commands first, and no feature cache, so every run computes
+# the same thing the same way.
+WORKFLOW_ENV = {**{k: v for k, v in os.environ.items() if k != "XSTILTS_CACHE_DIR"},
+                "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+def copy_workflow(work: Path, configs: dict[str, dict] | None = None) -> Path:
+    """`work` with a copy of the repository's Snakefile, workflow/, config/ and profiles/ (so a run there never
+    touches the checkout's results/ or resources/), plus each of `configs` written as `<name>` (YAML)."""
+    work.mkdir(parents=True)
+    shutil.copy2(ROOT / "Snakefile", work)
+    for d in ("workflow", "config", "profiles"):
+        shutil.copytree(ROOT / d, work / d)
+    for name, cfg in (configs or {}).items():
+        (work / name).write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return work
 
 
 @pytest.fixture(autouse=True)

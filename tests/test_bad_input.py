@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import copy_workflow
 from xstilts import cli, grid
 from xstilts.errors import UserError
 
@@ -122,14 +123,9 @@ def test_config_experiment_name_that_escapes_results():
 ], ids=["schema", "registry"])
 def test_invalid_config_stops_snakemake_before_any_job_and_writes_nothing(change, expected, tmp_path):
     """Through the real Snakefile (a copy): the message, and the directory left as it was."""
-    work = tmp_path / "work"
-    work.mkdir()
-    shutil.copy2(ROOT / "Snakefile", work)
-    for d in ("workflow", "config", "profiles"):
-        shutil.copytree(ROOT / d, work / d)
     cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text(encoding="utf-8"))
     change(cfg)
-    (work / "bad.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    work = copy_workflow(tmp_path / "work", {"bad.yaml": cfg})
     (work / "results/ci").mkdir(parents=True)
     (work / "results/ci/cells.json").write_text("{}")  # an earlier run's output must survive
     before = tree(work)

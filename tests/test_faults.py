@@ -26,7 +26,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import wait_until
+from tests.conftest import WORKFLOW_ENV, copy_workflow, wait_until
 from tests.test_train import _trainer, _weights
 from xstilts import cli, io
 from xstilts.errors import Preempted
@@ -39,9 +39,7 @@ EXPERIMENT = "faults"
 RESULTS = f"results/{EXPERIMENT}"
 ROW = f"{RESULTS}/tiny/full/seed0"
 PREPARED = f"resources/data/prepared/{EXPERIMENT}-local-v1"
-# Jobs run without the feature cache, so every run computes the same thing the same way.
-ENV = {**{k: v for k, v in os.environ.items() if k != "XSTILTS_CACHE_DIR"},
-       "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+ENV = WORKFLOW_ENV
 
 
 def faults_config() -> dict:
@@ -58,12 +56,7 @@ def faults_config() -> dict:
 
 
 def workflow_copy(work: Path) -> Path:
-    work.mkdir(parents=True)
-    shutil.copy2(ROOT / "Snakefile", work)
-    for d in ("workflow", "config", "profiles"):
-        shutil.copytree(ROOT / d, work / d)
-    (work / "faults.yaml").write_text(yaml.safe_dump(faults_config()), encoding="utf-8")
-    return work
+    return copy_workflow(work, {"faults.yaml": faults_config()})
 
 
 def smk_cmd(*args: str) -> list[str]:

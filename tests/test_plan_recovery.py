@@ -9,20 +9,16 @@ The cut: `none`, `ccg` (word_class + entity_type: planted positive on UD-POS and
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from tests.conftest import BIN, WORKFLOW_ENV, copy_workflow
+
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-ENV = {**{k: v for k, v in os.environ.items() if k != "XSTILTS_CACHE_DIR"},
-       "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
 
 
 def plan_config() -> dict:
@@ -42,15 +38,10 @@ def plan_config() -> dict:
 
 @pytest.mark.slow  # one CI-size run with three seeds (~2 minutes on 2 cores)
 def test_a_ci_sized_run_recovers_the_planted_positives_and_most_nulls(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    shutil.copy2(ROOT / "Snakefile", work)
-    for d in ("workflow", "config", "profiles"):
-        shutil.copytree(ROOT / d, work / d)
-    (work / "plan.yaml").write_text(yaml.safe_dump(plan_config()), encoding="utf-8")
+    work = copy_workflow(tmp_path / "work", {"plan.yaml": plan_config()})
     for target in ([], ["summary"]):
         run = subprocess.run([str(BIN / "snakemake"), *target, "--profile", "profiles/local", "--cores", "2",
-                              "--configfile", "plan.yaml"], cwd=work, env=ENV, capture_output=True, text=True,
+                              "--configfile", "plan.yaml"], cwd=work, env=WORKFLOW_ENV, capture_output=True, text=True,
                              timeout=900)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     planted = pd.read_csv(work / "results" / "plan" / "summary" / "planted.csv", dtype={"planted": str})
