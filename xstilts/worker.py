@@ -141,13 +141,16 @@ def _handle(conn: socket.socket, fingerprint: dict) -> int:
     for fd in fds:
         os.close(fd)
     _send(conn, {"pid": pid})
+    # Wake the moment the job ends: a pidfd becomes readable at its exit (Linux); elsewhere poll. A 0.2 s poll
+    # alone added 0.1 s on average to each of a local run's hundreds of jobs (docs/workflow.md).
+    exited = [os.pidfd_open(pid)] if hasattr(os, "pidfd_open") else []
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             _send(conn, {"exit": _exit_code(status)})
             return 0
-        readable, _, _ = select.select([conn], [], [], 0.2)
-        if readable and not conn.recv(1):  # the client was killed (it forwards other signals): so is its job
+        readable, _, _ = select.select([conn, *exited], [], [], 0.2)
+        if conn in readable and not conn.recv(1):  # the client was killed (it forwards other signals): so is its job
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             return 0
