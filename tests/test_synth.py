@@ -94,6 +94,9 @@ def test_same_seed_gives_identical_files_and_another_seed_different_data(mirror,
     again = tmp_path / "again"
     assert synth.generate(again, seed=0, size="ci") == report
     assert _files(again) == _files(root)
+    in_two = tmp_path / "in_two"  # two processes sharing the task groups write the very same bytes
+    assert synth.generate(in_two, seed=0, size="ci", workers=2) == report
+    assert _files(in_two) == _files(root)
     other = tmp_path / "other"
     synth.generate(other, seed=1, size="ci")
     a, b = _files(root), _files(other)
@@ -311,14 +314,14 @@ def test_cli_prints_the_chrf_table_and_rejects_a_bad_size(tmp_path, capsys):
 def test_cli_generates_and_summarises(tmp_path, capsys, monkeypatch):
     seen = {}
 
-    def fake_generate(out, seed, size, mt_error_rate):
-        seen.update(out=out, seed=seed, size=size, rate=mt_error_rate)
+    def fake_generate(out, seed, size, mt_error_rate, workers):
+        seen.update(out=out, seed=seed, size=size, rate=mt_error_rate, workers=workers)
         return {"seed": seed, "size": size, "languages": list(synth.LANGUAGES), "mt_error_rate": 0.15,
                 "files": {"a.parquet": 3}, "mt_chrf": {"mnli": {x: 80.0 for x in NON_EN}}}
 
     monkeypatch.setattr(synth, "generate", fake_generate)
-    assert cli_main(["synth", "--out", str(tmp_path / "o"), "--seed", "3", "--size", "ci"]) == 0
-    assert seen == {"out": str(tmp_path / "o"), "seed": 3, "size": "ci", "rate": None}
+    assert cli_main(["synth", "--out", str(tmp_path / "o"), "--seed", "3", "--size", "ci", "--workers", "2"]) == 0
+    assert seen == {"out": str(tmp_path / "o"), "seed": 3, "size": "ci", "rate": None, "workers": 2}
     out = capsys.readouterr().out
     assert "mnli" in out and "80.0" in out and "1 files (3 rows)" in out
 

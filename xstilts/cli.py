@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="random seed of the generator")
     s.add_argument("--size", default="demo", help="size preset: ci, demo or large")
     s.add_argument("--mt-error-rate", type=float, default=None, help="word error rate of the fake MT data")
+    s.add_argument("--workers", type=int, default=1, help="processes generating it (the same bytes for any number)")
 
     s = verb("prepare", "normalise one task's source into the internal schema (parquet + manifest)",
              "xstilts prepare --task xnli --source local --local-dir resources/data/raw/synth --languages en,de "

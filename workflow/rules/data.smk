@@ -21,7 +21,8 @@ if config["data"]["synth"]:
         conda:
             "../envs/xstilts.yaml"
         shell:
-            "xstilts synth --out {output:q} --seed {params.seed:q} --size {params.size:q} > {log:q} 2>&1"
+            "xstilts synth --out {output:q} --seed {params.seed:q} --size {params.size:q} --workers {threads}"
+            " > {log:q} 2>&1"
 
 
 rule prepare:
