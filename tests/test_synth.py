@@ -262,6 +262,29 @@ def test_prepare_reads_every_task_the_corpus_and_the_translations(mirror, tmp_pa
 
 
 # --------------------------------------------------------------------------------------------- learnability
+@pytest.mark.parametrize("name", ["finetune-400", "pretrain-3200"])
+def test_the_learnability_configs_measure_the_demos_data_and_model(name):
+    """config/learnability/*.yaml (docs/synth.md's table against budget) are valid configs that differ from
+    the demo only in what they vary: the fine-tuning budget, and for pretrain-3200 the pretraining steps."""
+    from pathlib import Path
+
+    from xstilts import grid
+
+    root = Path(__file__).resolve().parents[1]
+    schema = root / "workflow" / "schemas" / "config.schema.yaml"
+    demo = grid.load_config(root / "config" / "config.yaml", schema)
+    config = grid.load_config(root / "config" / "learnability" / f"{name}.yaml", schema)
+    assert config["intermediate"] == ["none"] and config["targets"] == demo["targets"]
+    for key in ("languages", "data"):
+        assert config[key] == demo[key], key
+    pretrain = {**config["hparams"]["pretrain"], "max_steps": demo["hparams"]["pretrain"]["max_steps"]}
+    assert pretrain == demo["hparams"]["pretrain"]
+    assert (config["hparams"]["pretrain"]["max_steps"] == demo["hparams"]["pretrain"]["max_steps"]) == (
+        name == "finetune-400")
+    assert config["hparams"]["evaluate"] == demo["hparams"]["evaluate"]
+    assert config["hparams"]["finetune"]["default"]["max_train_examples"] == 400
+
+
 def _bow_accuracy(train: list[dict], dev: list[dict], a: str, b: str, label: str) -> float:
     """Logistic regression on the words of `b` that are not in `a` (pair features), plus `b`'s own words."""
     from sklearn.feature_extraction.text import CountVectorizer
