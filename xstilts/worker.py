@@ -141,8 +141,8 @@ def _handle(conn: socket.socket, fingerprint: dict) -> int:
     for fd in fds:
         os.close(fd)
     _send(conn, {"pid": pid})
-    # Wake the moment the job ends: a pidfd becomes readable at its exit (Linux); elsewhere poll. A 0.2 s poll
-    # alone added 0.1 s on average to each of a local run's hundreds of jobs (docs/workflow.md).
+    # Wake the moment the job ends: a pidfd becomes readable at its exit (Linux); elsewhere poll. The 0.2 s
+    # poll alone cost each of a local run's hundreds of jobs about 0.15 s (bench/worker_latency.sh).
     exited = [os.pidfd_open(pid)] if hasattr(os, "pidfd_open") else []
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
