@@ -13,7 +13,7 @@ import pytest
 from tests.fake_results import fake_summary, fake_tree  # noqa: F401 (fixtures)
 from tests.test_aggregate import SCHEMA, aggregate, experiment  # noqa: F401 (fixture)
 from xstilts import grid, plan, registry
-from xstilts.aggregate import ROW_KEYS, XTREME, _planted_cells
+from xstilts.aggregate import ROW_KEYS, SETTING_KEYS, XTREME
 from xstilts.io import write_json
 from xstilts.uncertainty import adjust
 
@@ -139,7 +139,8 @@ def test_recovery_line_in_findings_and_planted_md(planted, fake_summary):  # noq
 def test_heatmap_marks_the_planted_positives_against_none(fake_tree, fake_summary):  # noqa: F811
     _, doc = fake_tree
     delta = pd.read_csv(fake_summary / "transfer_delta.csv")
-    marked = _planted_cells(delta, [*doc["targets"], XTREME], doc)
+    marked = plan.positive_cells(delta[SETTING_KEYS].itertuples(index=False, name=None), [*doc["targets"], XTREME],
+                                 doc["cells"], doc["jobs"], SETTING_KEYS)
     assert marked == {("tiny", "full", "mnli", "xnli"), ("tiny", "lora", "mnli", "xnli"),
                       ("tiny", "full", "mnli [+mlm]", "xnli"), ("tiny", "full", "mnli [+mlm]", "bucc2018"),
                       ("tiny", "full", "mnli [+mlm]", "tatoeba"), ("tiny", "full", "squad_v1", "xquad"),

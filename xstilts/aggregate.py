@@ -258,7 +258,7 @@ def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str], significanc
                 planted: set | None = None) -> None:
     """The transfer-delta heatmap; a boxed cell with `*` differs significantly from its baseline (BH); on
     synthetic data a green inner box marks the cells the transfer plan makes positive (`planted`:
-    (backbone, adaptation, label, target); xstilts.plan.skills_vs_none), to compare with the stars."""
+    (backbone, adaptation, label, target); xstilts.plan.positive_cells), to compare with the stars."""
     plt = _pyplot()
     values = delta[columns].to_numpy(dtype=float)
     names = _setting_names(delta)
@@ -286,16 +286,6 @@ def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str], significanc
                     else ")"), fontsize=9)
     fig.colorbar(image, ax=ax, label="points")
     _save(fig, path)
-
-
-def _planted_cells(delta: pd.DataFrame, columns: list[str], cells_doc: dict) -> set:
-    """The heatmap cells (backbone, adaptation, label, target) the transfer plan makes positive against `none`."""
-    from xstilts import plan
-
-    members = plan.members_of(cells_doc["jobs"])
-    rows = {tuple(c[k] for k in SETTING_KEYS): c for c in cells_doc["cells"]}  # the heatmap row -> its fields
-    return {(*setting, t) for setting in delta[SETTING_KEYS].itertuples(index=False, name=None) for t in columns
-            if t in plan.SKILLS and plan.skills_vs_none(rows[setting], members) & plan.SKILLS[t]}
 
 
 def _seeds_text(frame: pd.DataFrame) -> str:
@@ -382,6 +372,8 @@ def _save(fig, path: Path) -> None:
 # ------------------------------------------------------------------------------------------- main
 def main(args) -> int:
     """The `xstilts aggregate` verb: --results DIR --cells CELLS.json --out SUMMARY_DIR."""
+    from xstilts import plan
+
     results, out = Path(args.results), Path(args.out)
     cells_doc = _read_cells(Path(args.cells))
     jobs = {j["path"]: j for j in cells_doc["jobs"]}
@@ -427,7 +419,9 @@ def main(args) -> int:
     planted = _planted(replicates, cells_doc, out)
     write_text(out / "findings.md", findings.paragraph(significance, trade, head, planted))
     _plot_delta(out / "plots" / "transfer_delta.png", delta, columns, significance,
-                _planted_cells(delta, columns, cells_doc) if planted is not None else None)
+                plan.positive_cells(delta[SETTING_KEYS].itertuples(index=False, name=None), columns,
+                                    cells_doc["cells"], cells_doc["jobs"], SETTING_KEYS)
+                if planted is not None else None)
     _plot_efficiency(out / "plots" / "efficiency_vs_gain.png", significance, efficiency)
     print(f"aggregate: {len(cells_doc['cells']) - len(missing)} of {len(cells_doc['cells'])} cells scored, "
           f"{len(missing)} missing (see {out / 'missing.csv'})")

@@ -10,7 +10,7 @@ a task the plan does not list gets no planted comparison. The table in words: do
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -80,6 +80,17 @@ def skills_vs_none(fields: dict, members: Mapping[str, Sequence[str]]) -> frozen
     if own is None:
         return frozenset()
     return own | (frozenset() if fields["variant"] == "en" else variant_skills(fields["variant"], own) or frozenset())
+
+
+def positive_cells(settings: Iterable[tuple], targets: Sequence[str], cells: list[dict], jobs: list[dict],
+                   setting_keys: Sequence[str]) -> set[tuple]:
+    """The transfer-delta heatmap's planted cells: each (*setting, target) the plan makes positive against
+    `none`. `settings` are tuples of the `setting_keys` fields (backbone, adaptation, label); `cells` and
+    `jobs` are cells.json's lists."""
+    members = members_of(jobs)
+    fields = {tuple(c[k] for k in setting_keys): c for c in cells}  # a heatmap row -> its row's fields
+    return {(*setting, t) for setting in settings for t in targets
+            if t in SKILLS and skills_vs_none(fields[setting], members) & SKILLS[t]}
 
 
 def comparisons(rows: dict, targets: Sequence[str], members: Mapping[str, Sequence[str]],
