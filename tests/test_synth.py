@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from xstilts import synth
+from xstilts import grid, synth
 from xstilts.cli import main as cli_main
 from xstilts.data import prepare
 from xstilts.data.sources import local_stem, resolve
@@ -266,10 +267,6 @@ def test_prepare_reads_every_task_the_corpus_and_the_translations(mirror, tmp_pa
 def test_the_learnability_configs_measure_the_demos_data_and_model(name):
     """config/learnability/*.yaml (docs/synth.md's table against budget) are valid configs that differ from
     the demo only in what they vary: the fine-tuning budget, and for pretrain-3200 the pretraining steps."""
-    from pathlib import Path
-
-    from xstilts import grid
-
     root = Path(__file__).resolve().parents[1]
     schema = root / "workflow" / "schemas" / "config.schema.yaml"
     demo = grid.load_config(root / "config" / "config.yaml", schema)
