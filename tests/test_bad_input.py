@@ -275,6 +275,23 @@ def test_cli_evaluate_a_target_with_a_model_trained_for_another(workspace, capsy
     assert "fine-tuned on 'mnli' but target 'xquad' trains on 'squad_v1'" in msg
 
 
+def test_cli_evaluate_several_targets_with_a_missing_flag_or_a_shared_out(workspace, capsys):
+    """Several targets in one process pair the repeated flags in order: a count that does not match, or two
+    targets writing one directory, is refused before anything is loaded or written."""
+    two = ["--target", "xnli", "--target", "pawsx", "--data", str(workspace / "data/mnli"),
+           "--data", str(workspace / "data/mnli")]
+    msg = run_cli(workspace, capsys, "evaluate", "--model", str(workspace / "ft"), *two,
+                  "--out", str(workspace / "a"), "--out", str(workspace / "b"))
+    assert "--model: 1 given for 2 --target; give one per --target, in the same order" in msg
+    msg = run_cli(workspace, capsys, "evaluate", "--model", str(workspace / "ft"), "--model", str(workspace / "ft"),
+                  *two, "--hparams", "{}", "--out", str(workspace / "a"), "--out", str(workspace / "b"))
+    assert "--hparams: 1 given for 2 --target" in msg and "(or none at all)" in msg
+    msg = run_cli(workspace, capsys, "retrieve", "--encoder", str(workspace / "encoder"), "--target", "tatoeba",
+                  "--target", "bucc2018", "--data", str(workspace / "data/tatoeba"), "--data", str(workspace / "x"),
+                  "--out", str(workspace / "same"), "--out", str(workspace / "same"))
+    assert f"--out {str(workspace / 'same')!r} given for two targets" in msg
+
+
 def test_cli_prepare_a_local_mirror_that_does_not_exist(workspace, capsys):
     missing = workspace.parent / "no such mirror"
     msg = run_cli(workspace, capsys, "prepare", "--task", "mnli", "--source", "local", "--local-dir", str(missing),

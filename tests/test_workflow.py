@@ -74,7 +74,7 @@ def expected_counts(cfg: dict) -> dict[str, int]:
         "prepare_corpus": int(bool(variants.get("mlm")) or pretrained > 0), "synth": int(bool(cfg["data"].get("synth"))),
         "pretrain": pretrained, "fetch_model": len(cfg["backbones"]) - pretrained,
         "intermediate": rows - none_rows, "finetune": rows * len(train),
-        "evaluate": rows * (len(targets) - len(retrieval)), "retrieve": rows * len(retrieval),
+        "evaluate": rows * bool(set(targets) - set(retrieval)), "retrieve": rows * bool(retrieval),  # one per row
     }
     return {k: v for k, v in counts.items() if v}
 
@@ -277,11 +277,14 @@ with open(os.environ["FAKE_XSTILTS_LOG"], "a") as f:
 if verb == "aggregate":
     from xstilts.cli import main
     sys.exit(main(sys.argv[1:]))
-out = Path(argv[argv.index("--out") + 1])
-if os.environ.get("FAKE_FAIL") and os.environ["FAKE_FAIL"] in str(out):
+outs = [Path(argv[i + 1]) for i, a in enumerate(argv) if a == "--out"]  # evaluate/retrieve: one per --target
+targets = [argv[i + 1] for i, a in enumerate(argv) if a == "--target"]
+out = outs[0]
+if os.environ.get("FAKE_FAIL") and any(os.environ["FAKE_FAIL"] in str(o) for o in outs):
     print(f"xstilts {{verb}}: error: fake failure for {{out}}", file=sys.stderr)
     sys.exit(2)
-out.mkdir(parents=True, exist_ok=True)
+for o in outs:
+    o.mkdir(parents=True, exist_ok=True)
 cost = {{"phase": verb, "wall_s": 1.0, "device": "cpu", "device_count": 1, "device_s": 36.0,
         "useful_tokens": 100, "executed_tokens": 120, "useful_flops": 1e12, "executed_flops": 1.2e12,
         "peak_memory_bytes": 1000, "energy_j": None, "trainable_params": 10}}
@@ -294,11 +297,11 @@ elif verb == "finetune":
     for name in ("cost.json", "dev.json"):
         (out / name).write_text(json.dumps(cost))
 elif verb in ("evaluate", "retrieve"):
-    target = argv[argv.index("--target") + 1]
-    score = 50.0 + (5.0 if "/none/" not in str(out) else 0.0)
-    (out / "metrics.json").write_text(json.dumps({{"task": target, "metric": "accuracy", "score": score,
-        "languages": {{"de": {{"accuracy": score}}}}, "average": {{"accuracy": score}}}}))
-    (out / "cost.json").write_text(json.dumps(cost))
+    for target, out in zip(targets, outs, strict=True):
+        score = 50.0 + (5.0 if "/none/" not in str(out) else 0.0)
+        (out / "metrics.json").write_text(json.dumps({{"task": target, "metric": "accuracy", "score": score,
+            "languages": {{"de": {{"accuracy": score}}}}, "average": {{"accuracy": score}}}}))
+        (out / "cost.json").write_text(json.dumps(cost))
 '''
 
 
@@ -336,10 +339,14 @@ def test_failed_cell_never_blocks_the_summary(tmp_path, fake_engine):
     assert summary.returncode == 0, summary.stderr
     out = work / "results" / "ci" / "summary"
     missing = pd.read_csv(out / "missing.csv")
-    assert missing[["intermediate", "target"]].values.tolist() == [["mnli", "xnli"]]
-    assert "finetune failed" in missing.reason[0] and "fake failure" in missing.reason[0]
+    # the row's evaluation job reads both of its fine-tuned models, so XQuAD waits too (its reason says so);
+    # its retrieval and every other row are complete
+    assert missing[["intermediate", "target"]].values.tolist() == [["mnli", "xnli"], ["mnli", "xquad"]]
+    assert all("finetune failed" in r and "fake failure" in r for r in missing.reason)
+    assert "needs it too" in missing.reason[1] and "needs it too" not in missing.reason[0]
     matrix = pd.read_csv(out / "transfer_matrix.csv").set_index("label")
-    assert matrix.loc["mnli", "xquad"] == 55.0 and pd.isna(matrix.loc["mnli", "xnli"])
+    assert matrix.loc["mnli", "tatoeba"] == 55.0 and matrix.loc["squad_v1", "xquad"] == 55.0
+    assert pd.isna(matrix.loc["mnli", "xnli"]) and pd.isna(matrix.loc["mnli", "xquad"])
     assert (out / "plots" / "efficiency_vs_gain.png").read_bytes()[:4] == b"\x89PNG"
     report = snakemake(work, configfile, "--report", str(tmp_path / "report.html"), "summary", env=env)
     assert report.returncode == 0 and (tmp_path / "report.html").stat().st_size > 0, report.stderr
@@ -358,16 +365,18 @@ def run_then_edit_xquad(tmp_path, env) -> tuple[Path, Path]:
     return work, write_config(tmp_path / "edited.yaml", cfg)
 
 
-XQUAD_CELLS = sorted(f"results/ci/tiny/full/seed0/{r}/en/eval/xquad/{f}" for r in ("none", "mnli", "squad_v1")
-                     for f in ("metrics.json", "cost.json"))
+# a row evaluates all its targets in one job: the edit reruns each row's evaluation job (XNLI and XQuAD), and
+# neither fine-tuning nor retrieval
+EVAL_JOB_OUTPUTS = sorted(f"results/ci/tiny/full/seed0/{r}/en/eval/{t}/{f}" for r in ("none", "mnli", "squad_v1")
+                          for t in ("xnli", "xquad") for f in ("metrics.json", "cost.json"))
 
 
-def test_edited_target_hparams_rerun_only_that_targets_cells(tmp_path, fake_engine):
+def test_edited_target_hparams_rerun_only_the_evaluation_jobs(tmp_path, fake_engine):
     work, edited = run_then_edit_xquad(tmp_path, fake_engine[0])
     dry = snakemake(work, edited, "-n", "--rerun-triggers", "params", env=fake_engine[0])
     assert dry.returncode == 0, dry.stderr
     outputs = sorted(f for line in re.findall(r"^\s+output: (.+)$", dry.stdout, re.M) for f in line.split(", "))
-    assert outputs == XQUAD_CELLS
+    assert outputs == EVAL_JOB_OUTPUTS
     assert dry.stdout.count("Params have changed") == 3
 
 
@@ -375,11 +384,11 @@ def test_edited_target_hparams_rerun_only_that_targets_cells(tmp_path, fake_engi
 @pytest.mark.xfail(strict=True, reason="snakemake 9.27: --list-changes params lists every output with metadata "
                    "(ParamsChange.__or__ returns an empty change that still carries its files); use the dry run "
                    "of the test above until it is fixed")
-def test_list_changes_params_names_only_the_edited_targets_cells(tmp_path, fake_engine):
+def test_list_changes_params_names_only_the_evaluation_jobs_outputs(tmp_path, fake_engine):
     work, edited = run_then_edit_xquad(tmp_path, fake_engine[0])
     listed = snakemake(work, edited, "--list-changes", "params", env=fake_engine[0])
     assert listed.returncode == 0, listed.stderr
-    assert sorted(line for line in listed.stdout.split() if line.startswith("results/")) == XQUAD_CELLS
+    assert sorted(line for line in listed.stdout.split() if line.startswith("results/")) == EVAL_JOB_OUTPUTS
 
 
 def test_paths_and_values_reach_the_verbs_unsplit(tmp_path, fake_engine):

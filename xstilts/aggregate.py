@@ -75,17 +75,28 @@ def _last_line(log: Path) -> str:
 
 
 def _missing_reason(results: Path, cell: dict, jobs: dict[str, dict]) -> str:
-    """Why a cell has no metrics: the first job of its chain without output, and its log's last line."""
+    """Why a cell has no metrics: the first job of its chain without output, and its log's last line. Before
+    blaming the cell's own job, the other inputs of that job (`waits_on`: the row's other fine-tuned models,
+    which its evaluation job reads too) are checked the same way."""
     for path in cell["chain"]:
         job = jobs.get(path, {"phase": cell["phase"], "log": None})
         if (results / path / "cost.json").exists() and (path != cell["path"] or
                                                         (results / path / "metrics.json").exists()):
             continue
-        log = results / job["log"] if job.get("log") else None
-        if log is not None and log.exists():
-            return f"{job['phase']} failed ({job['log']}): {_last_line(log)}"
-        return f"no output from {job['phase']} ({path})" + ("" if path == cell["path"] else ", upstream")
+        if path == cell["path"]:
+            for other in cell.get("waits_on", []):
+                if not (results / other / "cost.json").exists():
+                    return (_job_reason(results, other, jobs.get(other, {"phase": "finetune", "log": None}), True)
+                            + f"; the row's {cell['phase']} job needs it too")
+        return _job_reason(results, path, job, path != cell["path"])
     return "no output"
+
+
+def _job_reason(results: Path, path: str, job: dict, upstream: bool) -> str:
+    log = results / job["log"] if job.get("log") else None
+    if log is not None and log.exists():
+        return f"{job['phase']} failed ({job['log']}): {_last_line(log)}"
+    return f"no output from {job['phase']} ({path})" + (", upstream" if upstream else "")
 
 
 # ------------------------------------------------------------------------------------------- tables

@@ -148,29 +148,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="prepared dir of the training task")
     train_common(s)
 
-    s = verb("evaluate", "zero-shot evaluation of a fine-tuned model on one target",
+    s = verb("evaluate", "zero-shot evaluation of fine-tuned models on their targets",
              "xstilts evaluate --model <finetune out>/model --target xnli --data <prepared>/xnli "
              "--out results/demo/tiny/full/seed0/mnli/en/eval/xnli",
-             "Writes metrics.json, cost.json and the predictions in the XTREME layout; logs a line per language.")
-    s.add_argument("--model", required=True, help="fine-tuned model directory (encoder/ + heads)")
-    s.add_argument("--target", required=True, help="XTREME target, e.g. xnli")
-    s.add_argument("--data", required=True, help="prepared dir of the target")
-    s.add_argument("--languages", type=_list_arg, default=None, help="comma-separated; default: the target's")
-    s.add_argument("--hparams", type=_json_arg, default={},
+             "Writes metrics.json, cost.json and the predictions in the XTREME layout per target; logs a line per\n"
+             "language. Repeat --model/--target/--data/--out (and --languages/--hparams, once per target or not at\n"
+             "all) to evaluate several targets in one process: the workflow evaluates a row's targets in one job.")
+    s.add_argument("--model", action="append", required=True, help="fine-tuned model directory (encoder/ + heads)")
+    s.add_argument("--target", action="append", required=True, help="XTREME target, e.g. xnli")
+    s.add_argument("--data", action="append", required=True, help="prepared dir of the target")
+    s.add_argument("--languages", action="append", type=_list_arg, default=None,
+                   help="comma-separated; empty or absent: the target's")
+    s.add_argument("--hparams", action="append", type=_json_arg, default=None,
                    help="JSON object over the evaluate defaults in xstilts/recipes.py")
-    s.add_argument("--out", required=True, help="output directory to write")
+    s.add_argument("--out", action="append", required=True, help="output directory to write")
 
     s = verb("retrieve", "BUCC / Tatoeba straight from an encoder",
              "xstilts retrieve --encoder resources/models/tiny --target tatoeba --data <prepared>/tatoeba "
              "--out results/demo/tiny/full/seed0/none/en/retrieval/tatoeba",
-             "Mean-pooled hidden states of one layer, faiss search; logs a line per language.")
+             "Mean-pooled hidden states of one layer, faiss search; logs a line per language. Repeat\n"
+             "--target/--data/--out (and --languages, once per target or not at all) to score several targets\n"
+             "from one loaded encoder.")
     s.add_argument("--encoder", required=True, help="encoder directory (pretrained or intermediate)")
-    s.add_argument("--target", required=True, help="bucc2018 or tatoeba")
-    s.add_argument("--data", required=True, help="prepared dir of the target")
-    s.add_argument("--languages", type=_list_arg, default=None, help="comma-separated; default: the target's")
+    s.add_argument("--target", action="append", required=True, help="bucc2018 or tatoeba")
+    s.add_argument("--data", action="append", required=True, help="prepared dir of the target")
+    s.add_argument("--languages", action="append", type=_list_arg, default=None,
+                   help="comma-separated; empty or absent: the target's")
     s.add_argument("--hparams", type=_json_arg, default={},
                    help="JSON object over the retrieval defaults in xstilts/recipes.py, e.g. '{\"layer\": 14}'")
-    s.add_argument("--out", required=True, help="output directory to write")
+    s.add_argument("--out", action="append", required=True, help="output directory to write")
 
     s = verb("aggregate", "transfer matrix, efficiency table and plots",
              "xstilts aggregate --results results/demo --cells results/demo/cells.json --out results/demo/summary",

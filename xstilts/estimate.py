@@ -450,11 +450,15 @@ def summarize(config: dict, job_list: list[dict], gpu: str, mfu: float, measure:
     data = {b: _Data(config, b, measure) for b in config["backbones"]}
     backbone_of = {r.path: r.backbone for r in grid.rows(config)}
     rules: dict[str, dict] = {}
+    seen_jobs = set()
     for job in job_list:
         r = rules.setdefault(job["rule"], {"jobs": 0, "useful_tokens": 0.0, "executed_tokens": 0.0,
                                            "useful_flops": 0.0, "dev_eval_flops": 0.0, "executed_flops": 0.0,
                                            "jiant_flops": 0.0, "xtreme_flops": 0.0})
-        r["jobs"] += 1
+        # a row's evaluation (retrieval) targets are projected one by one but run as one job
+        key = (job["rule"], job["row"], None if job["rule"] in ("evaluate", "retrieve") else job["name"])
+        r["jobs"] += key not in seen_jobs
+        seen_jobs.add(key)
         r["useful_tokens"] += job["useful_tokens"] + job["dev_eval_useful_tokens"]
         r["executed_tokens"] += job["executed_tokens"]
         r["useful_flops"] += job["useful_flops"]
@@ -500,10 +504,14 @@ def runtime_minutes(config: dict, rule: str, wildcards) -> int | None:
                         f"{', '.join(PEAK_TFLOPS)}")
     w = dict(wildcards.items()) if hasattr(wildcards, "items") else dict(wildcards)
     row = grid.ROW_PATTERN.format(**{k: w[k] for k in ("backbone", "adaptation", "seed", "intermediate", "variant")})
-    name = w.get("train_task") or w.get("target") or "+".join(grid.tasks_of(config, w["intermediate"]))
-    hours = _job_hours(json.dumps(config, sort_keys=True, default=str), opts["gpu"], opts["mfu"]).get((rule, row, name))
-    if hours is None:
+    if rule in ("evaluate", "retrieve"):  # one job per row: the sum over its targets (grid.evaluate_args)
+        names = grid.eval_targets(config) if rule == "evaluate" else grid.retrieval_targets(config)
+    else:
+        names = [w.get("train_task") or "+".join(grid.tasks_of(config, w["intermediate"]))]
+    projected = _job_hours(json.dumps(config, sort_keys=True, default=str), opts["gpu"], opts["mfu"])
+    if any((rule, row, name) not in projected for name in names):
         return None
+    hours = sum(projected[(rule, row, name)] for name in names)
     return max(opts.get("min_minutes", 5), math.ceil(hours * 60 * opts["safety"]))
 
 

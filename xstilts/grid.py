@@ -335,14 +335,6 @@ def finetune_jobs(config: dict) -> list[tuple[Row, str]]:
     return [(r, t) for r in rows(config) for t in training_tasks(config)]
 
 
-def eval_jobs(config: dict) -> list[tuple[Row, str]]:
-    return [(r, t) for r in rows(config) for t in eval_targets(config)]
-
-
-def retrieval_jobs(config: dict) -> list[tuple[Row, str]]:
-    return [(r, t) for r in rows(config) for t in retrieval_targets(config)]
-
-
 def pretrained_backbones(config: dict) -> list[str]:
     return [b for b, spec in config["backbones"].items() if spec["kind"] == "pretrain"]
 
@@ -551,6 +543,31 @@ def encoder_dir(config: dict, row: Row) -> str:
     return f"{results_dir(config)}/{job_dir(row.path, 'intermediate')}"
 
 
+def row_finetuned_models(config: dict, row: Row) -> list[str]:
+    """The model dirs a row's evaluation job reads: one per training task of its targets."""
+    return [f"{results_dir(config)}/{job_dir(row.path, 'finetune', t)}/model" for t in training_tasks(config)]
+
+
+def _target_args(config: dict, row: Row, phase: str, target: str) -> list[str]:
+    """--target, --data, --languages (empty: the target's own) and --out of one target of a multi-target verb."""
+    return ["--target", target, "--data", prepared_dir(config, target),
+            "--languages", ",".join(languages(config, target) or []),
+            "--out", f"{results_dir(config)}/{job_dir(row.path, phase, target)}"]
+
+
+def evaluate_args(config: dict, row: Row) -> list[str]:
+    """`xstilts evaluate` arguments of a row's evaluation job: every target with its fine-tuned model."""
+    res = results_dir(config)
+    return [arg for t in eval_targets(config) for arg in [
+        "--model", f"{res}/{job_dir(row.path, 'finetune', registry.get_task(t).train_on)}/model",
+        *_target_args(config, row, "evaluate", t), "--hparams", hparams_json(config, "evaluate", t)]]
+
+
+def retrieve_args(config: dict, row: Row) -> list[str]:
+    """`xstilts retrieve` arguments of a row's retrieval job (its --encoder and --hparams are the row's)."""
+    return [arg for t in retrieval_targets(config) for arg in _target_args(config, row, "retrieval", t)]
+
+
 def hparams(config: dict, phase: str, name: str | None = None) -> dict:
     """The config's overrides for one job: the phase's `default`, then `name`'s (pretrain/retrieval are flat)."""
     block = config["hparams"].get(phase, {})
@@ -588,16 +605,18 @@ def rule_resources(config: dict, rule: str, attempt: int = 1, wildcards=None) ->
 def cells(config: dict) -> dict:
     """The expected cells and jobs, written to `cells.json` for `xstilts aggregate`.
 
-    `jobs` lists every intermediate / finetune / evaluate / retrieval job (phase, row, target or training
-    task, output dir and log relative to the results dir); each cell names its `chain`: the dirs of the
-    jobs it depends on, upstream first, ending with its own.
+    `jobs` lists every output dir with a cost record: each intermediate and finetune job, and each target of a
+    row's evaluate / retrieval job (phase, row, target or training task, output dir and the job's log relative
+    to the results dir); each cell names its `chain`: the dirs it depends on, upstream first, ending with its own,
+    and `waits_on`: the other dirs its job reads (the row's other fine-tuned models, for an evaluation cell).
     """
     jobs, out_cells = [], []
 
     def job(row: Row, phase: str, name: str | None = None, **extra) -> str:
         path = job_dir(row.path, phase, name)
-        jobs.append({"phase": phase, **row.to_dict(), "label": row.label, **extra, "path": path,
-                     "log": log_path(row.path, phase, name)})
+        # the targets of a row's evaluation (retrieval) job share its log: evaluate_args, retrieve_args
+        log = log_path(row.path, phase, None if phase in ("evaluate", "retrieval") else name)
+        jobs.append({"phase": phase, **row.to_dict(), "label": row.label, **extra, "path": path, "log": log})
         return path
 
     for row in rows(config):
@@ -608,9 +627,11 @@ def cells(config: dict) -> dict:
             task = registry.get_task(target)
             phase = "retrieval" if task.kind in RETRIEVAL_KINDS else "evaluate"
             chain = upstream + ([trained[task.train_on]] if phase == "evaluate" else [])
+            # the row's evaluation job reads every fine-tuned model of the row, not only this target's
+            waits_on = [p for t, p in trained.items() if phase == "evaluate" and t != task.train_on]
             path = job(row, phase, target, target=target)
             out_cells.append({**row.to_dict(), "label": row.label, "target": target, "phase": phase,
-                              "path": path, "chain": chain + [path]})
+                              "path": path, "chain": chain + [path], "waits_on": waits_on})
     # `synth`: the data are xstilts.synth's, so aggregate checks them against xstilts.plan (planted.csv)
     return {"experiment": config["experiment"], "synth": bool(config["data"]["synth"]), "targets": targets(config),
             "jobs": jobs, "cells": out_cells}

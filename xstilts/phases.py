@@ -9,6 +9,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -347,50 +348,79 @@ def run_finetune(args) -> int:
     return 0
 
 
+def _target_specs(args, each: list[str], optional: list[str] = ()) -> list[SimpleNamespace]:
+    """One namespace per --target of a multi-target verb: each flag in `each` given once per --target, each in
+    `optional` once per --target or not at all (then None), paired with the targets in order."""
+    n = len(args.target)
+    for flag in [*each, *optional]:
+        values = getattr(args, flag)
+        if (values is not None or flag in each) and len(values or []) != n:
+            raise UserError(f"--{flag}: {len(values or [])} given for {n} --target; give one per --target, in the "
+                            "same order" + (" (or none at all)" if flag in optional else ""))
+    outs = [str(Path(o).resolve()) for o in args.out]
+    if len(set(outs)) != n:
+        raise UserError(f"--out {next(o for o in args.out if outs.count(str(Path(o).resolve())) > 1)!r} given for "
+                        "two targets; each target needs its own output directory")
+    return [SimpleNamespace(target=t, **{f: getattr(args, f)[i] for f in each},
+                            **{f: getattr(args, f)[i] if getattr(args, f) is not None else None for f in optional})
+            for i, t in enumerate(args.target)]
+
+
 def run_evaluate(args) -> int:
+    """Every --target with its fine-tuned --model; a model shared by consecutive targets is loaded once."""
+    from xstilts.models import load_model_dir, load_tokenizer
+
+    specs = _target_specs(args, ["model", "data", "out"], ["languages", "hparams"])
+    for spec in specs:
+        if get_task(spec.target).kind in ("bitext_retrieval", "bitext_mining"):
+            raise UserError(f"target {spec.target!r} is a retrieval task; use `xstilts retrieve`")
+    device, loaded = _device(), None
+    for spec in specs:
+        if loaded is None or loaded[0] != spec.model:
+            model = load_model_dir(spec.model)
+            model.to(device)
+            loaded = (spec.model, model, load_tokenizer(spec.model))
+        _evaluate_target(spec, *loaded[1:], device)
+    return 0
+
+
+def _evaluate_target(spec, model, tok, device) -> None:
     import torch
 
     from xstilts import recipes
     from xstilts.accounting import CostMeter
     from xstilts.evaluate import encode_rows, predict, score_rows, write_submission
     from xstilts.metrics import task_summary
-    from xstilts.models import count_parameters, load_model_dir, load_tokenizer
+    from xstilts.models import count_parameters
 
-    task = get_task(args.target)
-    if task.kind in ("bitext_retrieval", "bitext_mining"):
-        raise UserError(f"target {task.name!r} is a retrieval task; use `xstilts retrieve`")
-    hp = recipes.resolve("evaluate", args.hparams, task=task.name)
-    model = load_model_dir(args.model)
+    task = get_task(spec.target)
+    hp = recipes.resolve("evaluate", spec.hparams or {}, task=task.name)
     head = next(iter(model.head_specs))
     train_task = get_task(model.head_specs[head]["task"])
     if train_task.name != task.train_on:
-        raise UserError(f"model {args.model} was fine-tuned on {train_task.name!r} but target {task.name!r} "
+        raise UserError(f"model {spec.model} was fine-tuned on {train_task.name!r} but target {task.name!r} "
                         f"trains on {task.train_on!r}")
-    tok = load_tokenizer(args.model)
-    device = _device()
-    model.to(device)
     labels = model.head_specs[head]["labels"]
     meter = CostMeter("evaluate", device, count_parameters(model), training=False)
-    languages = args.languages or list(task.languages)
-    per_split: dict[str, dict] = {split: {} for split in _scored_splits(args.data)}
-    out = Path(args.out)
-    with atomic_path(out) as tmp, torch.no_grad():
+    languages = spec.languages or list(task.languages)
+    per_split: dict[str, dict] = {split: {} for split in _scored_splits(spec.data)}
+    with atomic_path(Path(spec.out)) as tmp, torch.no_grad():
         tmp.mkdir()
         for lang in _each_language(f"evaluate {task.name}", languages, meter):
             test_ids: set = set()
             for split, per_language in per_split.items():
                 limit = hp["dev_max_examples"] if split == "dev" else None
-                rows = _rows(args.data, split, languages=[lang], limit=limit)
+                rows = _rows(spec.data, split, languages=[lang], limit=limit)
                 if split == "dev" and (not rows or {r["id"] for r in rows} <= test_ids):
                     # no dev labels in this language, or a "dev" that is test rows (data.missing_dev: test,
                     # TyDiQA's authors' selection set): not a separate validation split, so not scored as one
                     continue
                 if not rows:
-                    raise UserError(f"{args.data}: split 'test' of {task.name} has no rows for language {lang!r}")
+                    raise UserError(f"{spec.data}: split 'test' of {task.name} has no rows for language {lang!r}")
                 if split == "test":
                     test_ids = {r["id"] for r in rows}
                 feats = encode_rows(task, rows, tok, hp, train=False,
-                                    data_key=_data_key(args.data, split, limit, [lang]), labels=labels)
+                                    data_key=_data_key(spec.data, split, limit, [lang]), labels=labels)
                 meter.examples += len(rows)
                 preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter)
                 per_language[lang] = score_rows(task, rows, preds, lang)
@@ -400,7 +430,6 @@ def run_evaluate(args) -> int:
                                           "dev": _dev_summary(task.name, per_split)})
         write_json(tmp / "cost.json", meter.record(target=task.name))
     _log(f"evaluate {task.name}: score {summary['score']:.2f} over {len(per_split['test'])} languages")
-    return 0
 
 
 def _scored_splits(data_dir: str) -> list[str]:
@@ -442,16 +471,14 @@ def embed(model, tok, texts: list[str], layer: int, hp: dict, device, meter=None
 
 
 def run_retrieve(args) -> int:
-    from xstilts import recipes, retrieval
-    from xstilts.accounting import CostMeter
-    from xstilts.data.prepare import load_gold
-    from xstilts.io import write_text
-    from xstilts.metrics import bucc_scores, task_summary
-    from xstilts.models import count_parameters, default_retrieval_layer, load_encoder, load_tokenizer, num_layers
+    """Every --target from one loaded --encoder."""
+    from xstilts import recipes
+    from xstilts.models import default_retrieval_layer, load_encoder, load_tokenizer, num_layers
 
-    task = get_task(args.target)
-    if task.kind not in ("bitext_retrieval", "bitext_mining"):
-        raise UserError(f"target {task.name!r} is not a retrieval task; use `xstilts evaluate`")
+    specs = _target_specs(args, ["data", "out"], ["languages"])
+    for spec in specs:
+        if get_task(spec.target).kind not in ("bitext_retrieval", "bitext_mining"):
+            raise UserError(f"target {spec.target!r} is not a retrieval task; use `xstilts evaluate`")
     hp = recipes.resolve("retrieval", args.hparams)
     tok = load_tokenizer(args.encoder)
     model = load_encoder(args.encoder)
@@ -460,9 +487,23 @@ def run_retrieve(args) -> int:
     layer = hp["layer"] if hp["layer"] is not None else default_retrieval_layer(num_layers(model))
     if not 0 <= layer <= num_layers(model):
         raise UserError(f"retrieval layer {layer} outside 0..{num_layers(model)} for {args.encoder}")
+    for spec in specs:
+        _retrieve_target(spec, model, tok, layer, hp, device)
+    return 0
+
+
+def _retrieve_target(spec, model, tok, layer: int, hp: dict, device) -> None:
+    from xstilts import retrieval
+    from xstilts.accounting import CostMeter
+    from xstilts.data.prepare import load_gold
+    from xstilts.io import write_text
+    from xstilts.metrics import bucc_scores, task_summary
+    from xstilts.models import count_parameters
+
+    task = get_task(spec.target)
     meter = CostMeter("retrieval", device, count_parameters(model), training=False)
-    languages = args.languages or list(task.languages)
-    per_split: dict[str, dict] = {split: {} for split in _scored_splits(args.data)}
+    languages = spec.languages or list(task.languages)
+    per_split: dict[str, dict] = {split: {} for split in _scored_splits(spec.data)}
     details = {}
 
     def embed_texts(texts: list[str]) -> np.ndarray:
@@ -471,16 +512,16 @@ def run_retrieve(args) -> int:
     def write_pairs(root: Path, kind: str, split: str, lang: str, lines) -> None:
         write_text(root / kind / task.name / f"{split}-{lang}.tsv", "".join(f"{line}\n" for line in lines))
 
-    with atomic_path(args.out) as tmp:
+    with atomic_path(Path(spec.out)) as tmp:
         tmp.mkdir()
         for lang in _each_language(f"retrieve {task.name}", languages, meter, "sentences"):
             if task.kind == "bitext_retrieval":
                 for split, per_language in per_split.items():
-                    rows = _rows(args.data, split, languages=[lang])
+                    rows = _rows(spec.data, split, languages=[lang])
                     if not rows and split == "dev":
                         continue
                     if not rows:
-                        raise UserError(f"{args.data}: Tatoeba test has no rows for language {lang!r}")
+                        raise UserError(f"{spec.data}: Tatoeba test has no rows for language {lang!r}")
                     # one prediction per ENGLISH sentence: the index of its nearest source sentence (XTREME)
                     pred = retrieval.tatoeba_predict(embed_texts([r["source"] for r in rows]),
                                                      embed_texts([r["target"] for r in rows]))
@@ -490,15 +531,15 @@ def run_retrieve(args) -> int:
                 continue
             mined = {}
             for split in ("dev", "test"):
-                pool = _rows(args.data, split, languages=[lang])
+                pool = _rows(spec.data, split, languages=[lang])
                 src_rows = [r for r in pool if r["side"] == "src"]
                 en_rows = [r for r in pool if r["side"] == "en"]
                 if not src_rows or not en_rows:
-                    raise UserError(f"{args.data}: BUCC {split} pool for {lang!r} is empty on one side")
+                    raise UserError(f"{spec.data}: BUCC {split} pool for {lang!r} is empty on one side")
                 mined[split] = retrieval.bucc_mine_pools(
                     [r["sent_id"] for r in src_rows], [r["text"] for r in src_rows],
                     [r["sent_id"] for r in en_rows], [r["text"] for r in en_rows], embed_texts, k=hp["bucc_k"])
-            gold = {split: {(g["src_id"], g["en_id"]) for g in load_gold(args.data, split).to_pylist()
+            gold = {split: {(g["src_id"], g["en_id"]) for g in load_gold(spec.data, split).to_pylist()
                             if g["lang"] == lang} for split in ("dev", "test")}
             # tuned on the dev gold only, then applied unchanged to both splits (dev is in-sample by design)
             threshold, dev_f1 = retrieval.bucc_best_threshold(mined["dev"], gold["dev"])
@@ -514,6 +555,5 @@ def run_retrieve(args) -> int:
                                           "dev": _dev_summary(task.name, per_split)})
         write_json(tmp / "cost.json", meter.record(target=task.name))
     _log(f"retrieve {task.name}: score {summary['score']:.2f} (layer {layer})")
-    return 0
 
 

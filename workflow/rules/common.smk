@@ -106,11 +106,6 @@ def rule_retries(rule):
     return 0 if workflow.remote_exec else grid.rule_resources(config, rule)["retries"]
 
 
-def languages_args(target):
-    langs = grid.languages(config, target)
-    return quoted(["--languages", ",".join(langs)]) if langs else ""
-
-
 def get_encoder(wildcards):
     """The encoder directory a row's phase (iii) and retrieval read (the declared output that makes it)."""
     row = row_of(wildcards)
@@ -122,12 +117,6 @@ def get_encoder(wildcards):
 def get_encoder_dir(wildcards):
     """The model directory passed as --encoder: the pretrained model, or the intermediate output dir."""
     return grid.encoder_dir(config, row_of(wildcards))
-
-
-def get_finetuned_model(wildcards):
-    """The model fine-tuned on the target's English training task, in the same row."""
-    train_task = registry.get_task(wildcards.target).train_on
-    return f"{RESULTS}/{grid.job_dir(row_of(wildcards).path, 'finetune', train_task)}/model"
 
 
 def get_raw_input(wildcards):

@@ -1,5 +1,5 @@
 """Phase (iii): fine-tune a row's encoder on each English training task, then evaluate zero-shot on every
-language of each target trained on it (XQuAD and MLQA share the SQuAD v1.1 model)."""
+language of each target trained on it (XQuAD and MLQA share the SQuAD v1.1 model), all targets of a row in one job."""
 
 
 rule finetune:
@@ -34,33 +34,31 @@ rule finetune:
         " --out {params.out:q} > {log:q} 2>&1"
 
 
-rule evaluate:
-    """Zero-shot evaluation of the fine-tuned model on every language of one target."""
-    input:
-        model=get_finetuned_model,
-        data=lambda wildcards: grid.prepared_dir(config, wildcards.target),
-    output:
-        metrics=f"{job_out('evaluate', '{target}')}/metrics.json",
-        cost=f"{job_out('evaluate', '{target}')}/cost.json",
-    wildcard_constraints:
-        target=grid.alternatives(grid.eval_targets(config)),
-    params:
-        out=job_out("evaluate", "{target}"),
-        languages=lambda wildcards: languages_args(wildcards.target),
-        hparams=lambda wildcards: grid.hparams_json(config, "evaluate", wildcards.target),
-    log:
-        job_log("evaluate", "{target}"),
-    benchmark:
-        job_log("evaluate", "{target}", kind="benchmarks")
-    threads: rule_threads("evaluate")
-    resources:
-        **rule_resources("evaluate"),
-    retries: rule_retries("evaluate")
-    conda:
-        "../envs/xstilts.yaml"
-    shell:
-        "xstilts evaluate --model {input.model:q} --target {wildcards.target:q} --data {input.data:q}"
-        " {params.languages} --hparams {params.hparams:q} --out {params.out:q} > {log:q} 2>&1"
+if grid.eval_targets(config):
+
+    rule evaluate:
+        """Zero-shot evaluation of every target of a row, on every language, in one job: each target reads the
+        model fine-tuned on its English training task (docs/workflow.md, "Why a row is evaluated in one job")."""
+        input:
+            models=lambda wildcards: grid.row_finetuned_models(config, row_of(wildcards)),
+            data=[grid.prepared_dir(config, t) for t in grid.eval_targets(config)],
+        output:
+            metrics=[f"{job_out('evaluate', t)}/metrics.json" for t in grid.eval_targets(config)],
+            cost=[f"{job_out('evaluate', t)}/cost.json" for t in grid.eval_targets(config)],
+        params:
+            targets=lambda wildcards: quoted(grid.evaluate_args(config, row_of(wildcards))),
+        log:
+            job_log("evaluate"),
+        benchmark:
+            job_log("evaluate", kind="benchmarks")
+        threads: rule_threads("evaluate")
+        resources:
+            **rule_resources("evaluate"),
+        retries: rule_retries("evaluate")
+        conda:
+            "../envs/xstilts.yaml"
+        shell:
+            "xstilts evaluate {params.targets} > {log:q} 2>&1"
 
 
 rule finetune_all:
