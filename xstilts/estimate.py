@@ -532,7 +532,7 @@ def main(args) -> int:
     if args.json:
         print(json.dumps({**summary, "jobs": job_list if args.jobs else None}, indent=2))
         return 0
-    print(f"{config['experiment']}: {len(job_list)} jobs on {args.gpu} ({summary['peak_tflops']:.0f} TFLOP/s bf16 "
+    print(f"{config['experiment']}: {summary['total']['jobs']} jobs on {args.gpu} ({summary['peak_tflops']:.0f} TFLOP/s bf16 "
           f"peak) at MFU {args.mfu}; data: {', '.join(summary['data'])}")
     head = f"{'rule':<14}{'jobs':>6}{'tokens':>11}{'train FLOPs':>13}{'dev-eval FLOPs':>16}{'device-h':>11}" \
            f"{'jiant h':>10}{'x':>6}{'XTREME h':>11}{'x':>6}"
