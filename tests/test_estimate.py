@@ -154,6 +154,10 @@ def test_slurm_runtime_from_the_projection(laid_out):
     key = ("finetune", "tiny/full/seed0/none/en", "mnli")
     assert grid.rule_resources(config, "finetune", 1, wildcards)["runtime"] == int(-(-hours[key] * 60 * 2.0 // 1))
     assert grid.rule_resources(config, "finetune", 2, wildcards)["runtime"] > hours[key] * 60 * 2.0
+    # a row's evaluation job scores all its targets: it asks for the sum of their projections
+    row = Wildcards(fromdict={k: v for k, v in wildcards.items() if k != "train_task"})
+    evaluation = sum(hours[("evaluate", key[1], t)] for t in grid.eval_targets(config))
+    assert grid.rule_resources(config, "evaluate", 1, row)["runtime"] == int(-(-evaluation * 60 * 2.0 // 1))
     plain = _config(root / "plain.yaml")
     assert grid.rule_resources(plain, "finetune", 1, wildcards)["runtime"] == grid.DEFAULT_RESOURCES["runtime"]
     config["resources_from_estimate"]["gpu"] = "TPU"
