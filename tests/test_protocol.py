@@ -163,8 +163,10 @@ def test_evaluate_verb_resolves_the_targets_recipe(monkeypatch, tmp_path):
         raise Stop
 
     monkeypatch.setattr(recipes, "resolve", spy)
-    args = type("Args", (), {"target": "xquad", "hparams": {}, "model": str(tmp_path / "m"),
-                             "data": str(tmp_path / "d"), "languages": None, "out": str(tmp_path / "o")})()
+    from xstilts.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "--model", str(tmp_path / "m"), "--target", "xquad",
+                                      "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o")])
     with pytest.raises(Stop):
         phases.run_evaluate(args)
     assert seen["max_length"] == 384

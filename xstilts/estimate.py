@@ -99,7 +99,7 @@ def _measured(task, data_dir: str, split: str, tok, hp: dict, train: bool, langu
     rows = _rows(data_dir, split, languages=languages, limit=limit)
     if not rows:
         return Profile(0, 0, 0, 0.0, 0.0, 0.0, "measured")
-    if task.kind in grid.RETRIEVAL_KINDS:
+    if task.retrieval:
         texts = [r[k] for r in rows for k in (("source", "target") if task.kind == "bitext_retrieval" else ("text",))]
         feats = {"input_ids": tok(texts, truncation=True, max_length=hp["max_length"])["input_ids"]}
     else:

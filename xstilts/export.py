@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xstilts.errors import UserError
 from xstilts.evaluate import read_submission, submission_name
-from xstilts.grid import PHASE_DIRS, RETRIEVAL_KINDS
+from xstilts.grid import PHASE_DIRS
 from xstilts.io import atomic_path, read_json, write_json
 from xstilts.registry import XTREME_LANGUAGES, get_task, target_tasks
 
@@ -25,7 +25,7 @@ SPLIT = "test"  # the submission is the test split; dev files of the cells stay 
 
 def _cell_dir(row: Path, task_name: str) -> Path:
     task = get_task(task_name)
-    return row / PHASE_DIRS["retrieval" if task.kind in RETRIEVAL_KINDS else "evaluate"] / task_name
+    return row / PHASE_DIRS["retrieval" if task.retrieval else "evaluate"] / task_name
 
 
 def _cell_metrics(cell: Path) -> dict:

@@ -26,7 +26,6 @@ NONE = "none"  # the baseline row: the pretrained encoder, no intermediate phase
 MULTITASK = "multitask"  # every configured intermediate task trained jointly
 VARIANTS = ("en", "mlm", "mt")
 ADAPTATIONS = ("full", "lora")
-RETRIEVAL_KINDS = ("bitext_retrieval", "bitext_mining")
 # Rules that take resources from config; `default` applies where a rule has no entry.
 RESOURCE_RULES = ("synth", "prepare", "prepare_translated", "prepare_corpus", "fetch_model", "pretrain",
                   "intermediate", "finetune", "evaluate", "retrieve", "aggregate")
@@ -248,7 +247,7 @@ def _check_hparams(config: dict) -> None:
     named = {
         "intermediate": [*registry.intermediate_tasks(), MULTITASK],
         "finetune": sorted({t.train_on for t in registry.TASKS.values() if t.train_on}),
-        "evaluate": [t for t in registry.target_tasks() if registry.get_task(t).kind not in RETRIEVAL_KINDS],
+        "evaluate": [t for t in registry.target_tasks() if not registry.get_task(t).retrieval],
     }
     for phase, block in config["hparams"].items():
         if phase in named:
@@ -266,11 +265,11 @@ def targets(config: dict) -> list[str]:
 
 
 def eval_targets(config: dict) -> list[str]:
-    return [t for t in targets(config) if registry.get_task(t).kind not in RETRIEVAL_KINDS]
+    return [t for t in targets(config) if not registry.get_task(t).retrieval]
 
 
 def retrieval_targets(config: dict) -> list[str]:
-    return [t for t in targets(config) if registry.get_task(t).kind in RETRIEVAL_KINDS]
+    return [t for t in targets(config) if registry.get_task(t).retrieval]
 
 
 def training_tasks(config: dict) -> list[str]:
@@ -625,7 +624,7 @@ def cells(config: dict) -> dict:
         trained = {t: job(row, "finetune", t, train_task=t) for t in training_tasks(config)}
         for target in targets(config):
             task = registry.get_task(target)
-            phase = "retrieval" if task.kind in RETRIEVAL_KINDS else "evaluate"
+            phase = "retrieval" if task.retrieval else "evaluate"
             chain = upstream + ([trained[task.train_on]] if phase == "evaluate" else [])
             # the row's evaluation job reads every fine-tuned model of the row, not only this target's
             waits_on = [p for t, p in trained.items() if phase == "evaluate" and t != task.train_on]

@@ -370,10 +370,13 @@ def run_evaluate(args) -> int:
     """Every --target with its fine-tuned --model; a model shared by consecutive targets is loaded once."""
     from xstilts.models import load_model_dir, load_tokenizer
 
+    from xstilts import recipes
+
     specs = _target_specs(args, ["model", "data", "out"], ["languages", "hparams"])
-    for spec in specs:
-        if get_task(spec.target).kind in ("bitext_retrieval", "bitext_mining"):
+    for spec in specs:  # every target's recipe checked before any model is loaded
+        if get_task(spec.target).retrieval:
             raise UserError(f"target {spec.target!r} is a retrieval task; use `xstilts retrieve`")
+        spec.hp = recipes.resolve("evaluate", spec.hparams or {}, task=spec.target)
     device, loaded = _device(), None
     for spec in specs:
         if loaded is None or loaded[0] != spec.model:
@@ -387,14 +390,12 @@ def run_evaluate(args) -> int:
 def _evaluate_target(spec, model, tok, device) -> None:
     import torch
 
-    from xstilts import recipes
     from xstilts.accounting import CostMeter
     from xstilts.evaluate import encode_rows, predict, score_rows, write_submission
     from xstilts.metrics import task_summary
     from xstilts.models import count_parameters
 
-    task = get_task(spec.target)
-    hp = recipes.resolve("evaluate", spec.hparams or {}, task=task.name)
+    task, hp = get_task(spec.target), spec.hp
     head = next(iter(model.head_specs))
     train_task = get_task(model.head_specs[head]["task"])
     if train_task.name != task.train_on:
@@ -477,7 +478,7 @@ def run_retrieve(args) -> int:
 
     specs = _target_specs(args, ["data", "out"], ["languages"])
     for spec in specs:
-        if get_task(spec.target).kind not in ("bitext_retrieval", "bitext_mining"):
+        if not get_task(spec.target).retrieval:
             raise UserError(f"target {spec.target!r} is not a retrieval task; use `xstilts evaluate`")
     hp = recipes.resolve("retrieval", args.hparams)
     tok = load_tokenizer(args.encoder)

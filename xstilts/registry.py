@@ -52,6 +52,8 @@ KIND_HEAD: dict[str, str | None] = {
     "bitext_retrieval": None,
     "bitext_mining": None,
 }
+# The kinds scored straight from an encoder (`xstilts retrieve`), with no head and no fine-tuning.
+RETRIEVAL_KINDS = tuple(kind for kind, head in KIND_HEAD.items() if head is None)
 
 # Official XTREME language lists, in the official scorer's order.
 XTREME_LANGUAGES: dict[str, tuple[str, ...]] = {
@@ -238,6 +240,10 @@ class Task:
     @property
     def trainable(self) -> bool:
         return self.head_kind is not None
+
+    @property
+    def retrieval(self) -> bool:
+        return self.kind in RETRIEVAL_KINDS
 
     def to_dict(self) -> dict:
         d = asdict(self)
