@@ -33,6 +33,8 @@ from xstilts.errors import UserError
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "V100": 125.0}
 DEFAULT_GPU = "H100"
 DEFAULT_MFU = 0.35  # an assumption (encoder fine-tuning at these lengths typically reaches 30-40%); state yours
+# Rules with one job per row whose targets are projected one by one (grid.evaluate_args, grid.retrieve_args)
+ROW_RULES = ("evaluate", "retrieve")
 RULE_OF_PHASE = {"intermediate": "intermediate", "finetune": "finetune", "evaluate": "evaluate",
                  "retrieval": "retrieve"}
 
@@ -455,8 +457,7 @@ def summarize(config: dict, job_list: list[dict], gpu: str, mfu: float, measure:
         r = rules.setdefault(job["rule"], {"jobs": 0, "useful_tokens": 0.0, "executed_tokens": 0.0,
                                            "useful_flops": 0.0, "dev_eval_flops": 0.0, "executed_flops": 0.0,
                                            "jiant_flops": 0.0, "xtreme_flops": 0.0})
-        # a row's evaluation (retrieval) targets are projected one by one but run as one job
-        key = (job["rule"], job["row"], None if job["rule"] in ("evaluate", "retrieve") else job["name"])
+        key = (job["rule"], job["row"], None if job["rule"] in ROW_RULES else job["name"])
         r["jobs"] += key not in seen_jobs
         seen_jobs.add(key)
         r["useful_tokens"] += job["useful_tokens"] + job["dev_eval_useful_tokens"]
@@ -504,7 +505,7 @@ def runtime_minutes(config: dict, rule: str, wildcards) -> int | None:
                         f"{', '.join(PEAK_TFLOPS)}")
     w = dict(wildcards.items()) if hasattr(wildcards, "items") else dict(wildcards)
     row = grid.ROW_PATTERN.format(**{k: w[k] for k in ("backbone", "adaptation", "seed", "intermediate", "variant")})
-    if rule in ("evaluate", "retrieve"):  # one job per row: the sum over its targets (grid.evaluate_args)
+    if rule in ROW_RULES:  # the sum over the row's targets
         names = grid.eval_targets(config) if rule == "evaluate" else grid.retrieval_targets(config)
     else:
         names = [w.get("train_task") or "+".join(grid.tasks_of(config, w["intermediate"]))]

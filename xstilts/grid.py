@@ -542,9 +542,14 @@ def encoder_dir(config: dict, row: Row) -> str:
     return f"{results_dir(config)}/{job_dir(row.path, 'intermediate')}"
 
 
+def finetuned_model(config: dict, row: Row, train_task: str) -> str:
+    """The model dir a row's fine-tuning on `train_task` writes."""
+    return f"{results_dir(config)}/{job_dir(row.path, 'finetune', train_task)}/model"
+
+
 def row_finetuned_models(config: dict, row: Row) -> list[str]:
     """The model dirs a row's evaluation job reads: one per training task of its targets."""
-    return [f"{results_dir(config)}/{job_dir(row.path, 'finetune', t)}/model" for t in training_tasks(config)]
+    return [finetuned_model(config, row, t) for t in training_tasks(config)]
 
 
 def _target_args(config: dict, row: Row, phase: str, target: str) -> list[str]:
@@ -556,9 +561,8 @@ def _target_args(config: dict, row: Row, phase: str, target: str) -> list[str]:
 
 def evaluate_args(config: dict, row: Row) -> list[str]:
     """`xstilts evaluate` arguments of a row's evaluation job: every target with its fine-tuned model."""
-    res = results_dir(config)
     return [arg for t in eval_targets(config) for arg in [
-        "--model", f"{res}/{job_dir(row.path, 'finetune', registry.get_task(t).train_on)}/model",
+        "--model", finetuned_model(config, row, registry.get_task(t).train_on),
         *_target_args(config, row, "evaluate", t), "--hparams", hparams_json(config, "evaluate", t)]]
 
 

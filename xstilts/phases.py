@@ -357,10 +357,10 @@ def _target_specs(args, each: list[str], optional: list[str] = ()) -> list[Simpl
         if (values is not None or flag in each) and len(values or []) != n:
             raise UserError(f"--{flag}: {len(values or [])} given for {n} --target; give one per --target, in the "
                             "same order" + (" (or none at all)" if flag in optional else ""))
-    outs = [str(Path(o).resolve()) for o in args.out]
-    if len(set(outs)) != n:
-        raise UserError(f"--out {next(o for o in args.out if outs.count(str(Path(o).resolve())) > 1)!r} given for "
-                        "two targets; each target needs its own output directory")
+    resolved = [Path(o).resolve() for o in args.out]
+    shared = next((o for o, r in zip(args.out, resolved) if resolved.count(r) > 1), None)
+    if shared is not None:
+        raise UserError(f"--out {shared!r} given for two targets; each target needs its own output directory")
     return [SimpleNamespace(target=t, **{f: getattr(args, f)[i] for f in each},
                             **{f: getattr(args, f)[i] if getattr(args, f) is not None else None for f in optional})
             for i, t in enumerate(args.target)]
@@ -368,9 +368,8 @@ def _target_specs(args, each: list[str], optional: list[str] = ()) -> list[Simpl
 
 def run_evaluate(args) -> int:
     """Every --target with its fine-tuned --model; a model shared by consecutive targets is loaded once."""
-    from xstilts.models import load_model_dir, load_tokenizer
-
     from xstilts import recipes
+    from xstilts.models import load_model_dir, load_tokenizer
 
     specs = _target_specs(args, ["model", "data", "out"], ["languages", "hparams"])
     for spec in specs:  # every target's recipe checked before any model is loaded
