@@ -13,7 +13,8 @@ import pytest
 from xstilts.data.normalize import NORMALIZERS, normalize
 from xstilts.data.sources import RawSplit, read_source, resolve
 from xstilts.errors import DataError, UserError
-from xstilts.registry import CORPUS_SOURCE, INTERNAL_SCHEMA, TASKS, Source, get_task, translated_source
+from xstilts import kinds
+from xstilts.registry import CORPUS_SOURCE, TASKS, Source, get_task, translated_source
 
 RAW = Path(__file__).parent / "fixtures" / "raw"
 
@@ -61,7 +62,7 @@ def test_normalised_rows_have_exactly_the_internal_schema(task, split, lang):
     norm = read(task, split, lang)
     assert norm.rows
     for r in norm.rows:
-        assert list(r) == list(INTERNAL_SCHEMA[t.kind])
+        assert list(r) == list(kinds.of(t).schema)
         assert r["lang"] == lang and isinstance(r["id"], str)
     assert len({r["id"] for r in norm.rows}) == len(norm.rows)
 
@@ -393,7 +394,7 @@ def test_squad_schema_keeps_whitespace_so_answer_start_never_shifts(tmp_path):
     """Issue 11: the SQuAD-schema normaliser must not .strip() contexts or answers (stripping a context that
     starts with whitespace moves every answer_start; datasets fixed that for squad in 2021). Nothing is stripped,
     so the raw offsets stay valid, and the QA encoder's token offsets index the same context."""
-    from xstilts.features import encode_qa
+    from xstilts.kinds.qa import encode as encode_qa
     from xstilts.pretrain import train_tokenizer
 
     context = "  \n Architecturally, the school has a golden statue of the Virgin Mary. "

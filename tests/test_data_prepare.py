@@ -15,7 +15,8 @@ from xstilts.cli import main as cli_main
 from xstilts.data import prepare
 from xstilts.errors import DataError, UserError
 from xstilts.io import sha256_file
-from xstilts.registry import SCHEMA_VERSION, TASKS, UPOS_TAGS
+from xstilts.kinds import SCHEMA_VERSION
+from xstilts.registry import TASKS, UPOS_TAGS
 
 RAW = Path(__file__).parent / "fixtures" / "raw"
 

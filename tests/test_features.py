@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xstilts import features as F
-from xstilts.evaluate import encode_rows
+from xstilts.kinds import classification, multiple_choice, qa, tagging
 from xstilts.models import load_tokenizer
 from xstilts.registry import get_task
 
@@ -19,15 +19,15 @@ def test_cached_features_are_reused_and_keyed_by_tokenizer_length_and_stride(tin
     tok = load_tokenizer(tiny_model_dir)
     task = get_task("mnli")
     key = {"sha256": "abc", "limit": None, "languages": None}
-    first = encode_rows(task, ROWS, tok, HP, train=True, data_key=key)
+    first = F.encode(task, ROWS, tok, HP, train=True, data_key=key)
     calls = []
-    real = F.encode_classification
-    monkeypatch.setattr(F, "encode_classification", lambda *a: calls.append(a) or real(*a))
-    assert encode_rows(task, ROWS, tok, HP, train=True, data_key=key) == first
+    real = classification.encode
+    monkeypatch.setattr(classification, "encode", lambda *a: calls.append(a) or real(*a))
+    assert F.encode(task, ROWS, tok, HP, train=True, data_key=key) == first
     assert calls == []  # served from the cache
-    encode_rows(task, ROWS, tok, {**HP, "max_length": 16}, train=True, data_key=key)
-    encode_rows(task, ROWS, tok, {**HP, "doc_stride": 4}, train=True, data_key=key)
-    encode_rows(task, ROWS, tok, HP, train=True, data_key={**key, "sha256": "other"})
+    F.encode(task, ROWS, tok, {**HP, "max_length": 16}, train=True, data_key=key)
+    F.encode(task, ROWS, tok, {**HP, "doc_stride": 4}, train=True, data_key=key)
+    F.encode(task, ROWS, tok, HP, train=True, data_key={**key, "sha256": "other"})
     assert len(calls) == 3  # max length, stride and data checksum are all part of the key
     assert F.tokenizer_fingerprint(tok) == F.tokenizer_fingerprint(load_tokenizer(tiny_model_dir))
 
@@ -35,10 +35,10 @@ def test_cached_features_are_reused_and_keyed_by_tokenizer_length_and_stride(tin
 def test_corrupt_cache_entry_is_rebuilt_not_trusted(tiny_model_dir):
     tok = load_tokenizer(tiny_model_dir)
     key = {"sha256": "corrupt-test", "limit": None, "languages": None}
-    good = encode_rows(get_task("mnli"), ROWS, tok, HP, train=True, data_key=key)
+    good = F.encode(get_task("mnli"), ROWS, tok, HP, train=True, data_key=key)
     for entry in F.cache_dir().glob("*.parquet"):
         entry.write_bytes(b"not parquet")
-    assert encode_rows(get_task("mnli"), ROWS, tok, HP, train=True, data_key=key) == good
+    assert F.encode(get_task("mnli"), ROWS, tok, HP, train=True, data_key=key) == good
 
 
 def test_length_grouped_batches_cover_everything_once_and_are_deterministic():
@@ -58,7 +58,7 @@ def test_length_grouped_batches_cover_everything_once_and_are_deterministic():
 
 def test_collate_pads_to_the_batch_longest_only(tiny_model_dir):
     tok = load_tokenizer(tiny_model_dir)
-    feats = F.encode_classification(ROWS, tok, 64)
+    feats = classification.encode(ROWS, tok, 64)
     batch = F.collate(feats, [0, 1], tok.pad_token_id)
     assert batch["input_ids"].shape[1] == max(len(x) for x in feats["input_ids"])
     assert int(batch["attention_mask"].sum()) == sum(len(x) for x in feats["input_ids"])
@@ -69,7 +69,7 @@ def test_multiple_choice_truncates_the_context_never_the_question_or_choice(tiny
     rows = [{"context": " ".join(["alpha beta gamma delta"] * 20), "question": "Anna Berlin",
              "choices": ["omega", "12"], "label": 1},
             {"context": "", "question": "mu nu xi", "choices": ["omega", "12"], "label": 0}]
-    feats = F.encode_multiple_choice(rows, tok, 64)
+    feats = multiple_choice.encode(rows, tok, 64)
     for r, per_choice in zip(rows, feats["input_ids"]):
         for choice, ids in zip(r["choices"], per_choice):
             assert len(ids) <= 64
@@ -82,7 +82,7 @@ def test_tagging_labels_sit_on_first_subwords(tiny_model_dir):
     tok = load_tokenizer(tiny_model_dir)
     rows = [{"tokens": ["Berlinalphabeta", "12", "omega"], "tags": ["PROPN", "NUM", "NOUN"]}]
     index = {"NOUN": 0, "NUM": 1, "PROPN": 2}
-    feats = F.encode_tagging(rows, tok, 32, index)
+    feats = tagging.encode(rows, tok, 32, index)
     labels, firsts = feats["tags"][0], feats["word_first"][0]
     assert [labels[j] for j in firsts] == [2, 1, 0]
     assert sum(x != F.IGNORE for x in labels) == 3  # every other sub-word is ignored by the loss
@@ -94,7 +94,7 @@ def test_qa_windows_locate_the_answer_span(tiny_model_dir, max_length):
     context = " ".join(["alpha beta gamma delta"] * 12) + " Berlin omega"
     rows = [{"question": "where is it", "context": context, "answer_texts": ["Berlin"],
              "answer_starts": [context.index("Berlin")]}]
-    feats = F.encode_qa(rows, tok, max_length, 16, train=True)
+    feats = qa.encode(rows, tok, max_length, 16, train=True)
     assert len(feats["input_ids"]) > 1  # several windows over the long context
     hits = [(s, e, o) for s, e, o in zip(feats["start"], feats["end"], feats["offsets"]) if s > 0]
     assert hits

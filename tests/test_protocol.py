@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xstilts import grid, recipes
+from xstilts import grid, kinds, recipes
 from xstilts.cli import main as cli_main
 from xstilts.data.prepare import load_split, read_manifest
 from xstilts.errors import UserError
-from xstilts.evaluate import score_rows, selection_metric, selection_score
+from xstilts.evaluate import score_rows
 from xstilts.registry import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +25,11 @@ PROTOCOL = ROOT / "docs" / "protocol.md"
 RAW = Path(__file__).parent / "fixtures" / "raw"
 STATUSES = ("same", "equivalent", "differs", "no effect", "unused", "extension", "not public")
 MISSING = object()  # an authors' cell "—": the authors had no such knob
+
+
+def _selection_metric(task_name: str) -> str:
+    task = get_task(task_name)
+    return kinds.of(task).selection_metric(task)
 
 
 def _value(cell: str):
@@ -74,7 +79,7 @@ def resolved(config: dict) -> dict[str, object]:
     out["multitask.heads"] = "one per task" if len({get_task(t).head_name for t in tasks}) == len(tasks) \
         else "shared"
     for task in grid.training_tasks(config):
-        out[f"selection.{task}"] = selection_metric(get_task(task))
+        out[f"selection.{task}"] = _selection_metric(task)
     return out
 
 
@@ -177,9 +182,10 @@ def test_qa_checkpoints_are_selected_on_the_mean_of_exact_match_and_f1():
     """jiant jiant/tasks/evaluate/core.py:762 (SQuAD) and :803 (TyDiQA): major = (F1 + EM) / 2."""
     squad = get_task("squad_v1")
     a, b = {"exact_match": 70.0, "f1": 80.0}, {"exact_match": 60.0, "f1": 84.0}
-    assert selection_score(squad, a) == 75.0 and selection_score(squad, b) == 72.0
-    assert selection_score(squad, a) > selection_score(squad, b)  # F1 alone would pick b
-    assert selection_metric(get_task("tydiqa")) == "mean(exact_match,f1)"
+    qa = kinds.of(squad)
+    assert qa.selection_score(squad, a) == 75.0 and qa.selection_score(squad, b) == 72.0
+    assert qa.selection_score(squad, a) > qa.selection_score(squad, b)  # F1 alone would pick b
+    assert _selection_metric("tydiqa") == "mean(exact_match,f1)"
 
 
 def test_ccg_selection_is_token_accuracy_in_both_the_score_and_its_name():
@@ -189,9 +195,9 @@ def test_ccg_selection_is_token_accuracy_in_both_the_score_and_its_name():
     rows = [{"tags": ["N", "NP", "S"]}, {"tags": ["N", "N"]}]
     preds = [["N", "NP", "NP"], ["N", "N"]]
     scores = score_rows(ccg, rows, preds, "en")
-    assert selection_metric(ccg) == "accuracy"
-    assert selection_score(ccg, scores) == pytest.approx(80.0)
-    assert selection_metric(get_task("udpos")) == "f1" and selection_metric(get_task("mnli")) == "accuracy"
+    assert kinds.of(ccg).selection_metric(ccg) == "accuracy"
+    assert kinds.of(ccg).selection_score(ccg, scores) == pytest.approx(80.0)
+    assert _selection_metric("udpos") == "f1" and _selection_metric("mnli") == "accuracy"
 
 
 def test_multitask_gives_every_task_its_own_head():
@@ -257,7 +263,7 @@ def _window_starts(feats: dict, context_tokens: list) -> list[int]:
 @pytest.mark.parametrize("max_length,stride", [(64, 16), (48, 8)])
 def test_qa_windows_step_by_doc_stride_as_jiant(tiny_model_dir, max_length, stride):
     """jiant (squad_style/core.py:161-185) and XTREME's run_squad move each window `doc_stride` context tokens."""
-    from xstilts.features import encode_qa
+    from xstilts.kinds.qa import encode as encode_qa
     from xstilts.models import load_tokenizer
 
     tok = load_tokenizer(tiny_model_dir)
@@ -275,7 +281,7 @@ def test_qa_windows_step_by_doc_stride_as_jiant(tiny_model_dir, max_length, stri
 
 def test_qa_questions_keep_at_most_64_tokens(tiny_model_dir):
     """jiant squad_style/core.py:375 (max_query_length 64)."""
-    from xstilts.features import encode_qa
+    from xstilts.kinds.qa import encode as encode_qa
     from xstilts.models import load_tokenizer
 
     tok = load_tokenizer(tiny_model_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from xstilts import registry
+from xstilts import kinds, registry
 from xstilts.cli import main
 from xstilts.data.normalize import NORMALIZERS
 
@@ -26,7 +26,7 @@ def test_every_task_has_loader_schema_metric_and_languages():
         for sources in task.sources.values():
             for source in sources:
                 assert source.raw_schema in NORMALIZERS, (task.name, source.raw_schema)
-        assert task.schema == registry.INTERNAL_SCHEMA[task.kind]
+        assert task.schema == kinds.get(task.kind).schema
         assert task.metric in {"accuracy", "seqeval_f1", "squad", "mlqa", "bucc_f1", "token_accuracy"}
         if task.role == "target":
             assert task.languages == registry.XTREME_LANGUAGES[task.name]

@@ -12,7 +12,7 @@ from tests.conftest import random_texts
 from xstilts import recipes
 from xstilts.accounting import CostMeter
 from xstilts.errors import Diverged, Preempted, UserError
-from xstilts.features import encode_classification
+from xstilts.kinds.classification import encode as encode_classification
 from xstilts.models import apply_lora, build_task_model, count_parameters, load_tokenizer, merge_lora, save_encoder
 from xstilts.train import Stream, Trainer
 

@@ -96,7 +96,7 @@ def sample_lengths(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def synthetic_pairs(n: int, tok, rng: np.random.Generator) -> dict[str, list]:
-    """Features in `features.encode_classification`'s layout: `<s> ... </s>` with random ids, random labels."""
+    """Features in the classification kind's layout (`kinds.classification.encode`): `<s> ... </s>` with random ids, random labels."""
     low = max(tok.all_special_ids) + 1
     ids = [[tok.bos_token_id, *rng.integers(low, len(tok), length - 2).tolist(), tok.eos_token_id]
            for length in sample_lengths(n, rng)]
@@ -355,7 +355,8 @@ def bench_large(cfg: dict, tok, workdir: Path, device: torch.device) -> dict:
 
     from xstilts import recipes
     from xstilts.accounting import CostMeter, device_info
-    from xstilts.models import TaskModel, apply_lora, count_parameters, make_head
+    from xstilts.kinds.heads import get as head_kind
+    from xstilts.models import TaskModel, apply_lora, count_parameters
     from xstilts.pretrain import xlmr_config
     from xstilts.train import Stream, Trainer
 
@@ -371,7 +372,7 @@ def bench_large(cfg: dict, tok, workdir: Path, device: torch.device) -> dict:
         config = xlmr_config(tok, arch, vocab_size=arch["vocab_size"])
         spec = {HEAD: {"kind": "classification", "n_labels": N_LABELS}}
         model = TaskModel(XLMRobertaModel(config, add_pooling_layer=False),
-                          {HEAD: make_head("classification", arch["hidden_size"], N_LABELS)}, spec).to(device)
+                          {HEAD: head_kind("classification").build(arch["hidden_size"], N_LABELS)}, spec).to(device)
         hp = recipes.resolve("finetune", {"batch_size": bs, "grad_accum": 1, "save_every": 10**9, "bf16": "auto"},
                              task="mnli")
         if mode == "lora":

@@ -6,7 +6,7 @@ Jobs are `xstilts.grid`'s (the ones Snakemake runs), hyperparameters `grid.hpara
 2N per inference token) with N counted on the job's model built on the meta device (no weights loaded).
 
 Data: where a task's prepared data (manifest + parquet) and the backbone's tokenizer are on disk, each split
-is tokenised with the very encoders training uses (`evaluate.encode_rows`): counts and lengths are measured.
+is tokenised with the very encoders training uses (`features.encode`): counts and lengths are measured.
 Otherwise `registry.SIZE_FACTS` supplies counts (cited) and mean lengths (estimates, grade [E]); every job
 says which (`data`: measured | facts).
 
@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from xstilts import grid, recipes, registry
+from xstilts import grid, kinds, recipes, registry
 from xstilts.accounting import flops_per_token
 from xstilts.errors import UserError
 
@@ -93,7 +93,6 @@ _EMPTY = Profile(0, 0, 0, 0.0, 0.0, 0.0, "facts")
 
 def _measured(task, data_dir: str, split: str, tok, hp: dict, train: bool, languages, limit) -> Profile:
     from xstilts import features as F
-    from xstilts.evaluate import encode_rows
     from xstilts.phases import _labels, _rows
 
     if split not in _manifest(data_dir)["splits"]:
@@ -102,10 +101,10 @@ def _measured(task, data_dir: str, split: str, tok, hp: dict, train: bool, langu
     if not rows:
         return Profile(0, 0, 0, 0.0, 0.0, 0.0, "measured")
     if task.retrieval:
-        texts = [r[k] for r in rows for k in (("source", "target") if task.kind == "bitext_retrieval" else ("text",))]
+        texts = kinds.of(task).texts(rows)
         feats = {"input_ids": tok(texts, truncation=True, max_length=hp["max_length"])["input_ids"]}
     else:
-        feats = encode_rows(task, rows, tok, hp, train=train, data_key={}, labels=_labels(task, data_dir))
+        feats = F.encode(task, rows, tok, hp, train=train, data_key={}, labels=_labels(task, data_dir))
     ids = feats["input_ids"]
     nested = bool(ids) and isinstance(ids[0][0], list)
     seqs = [[c for c in x] for x in ids] if nested else [[x] for x in ids]
@@ -143,11 +142,7 @@ def _from_facts(task, split: str, hp: dict, languages, limit, cap: int | None = 
     examples = int(min(examples, limit or math.inf))
     length, per_example = facts["tokens"], facts["sequences"]
     window = hp["max_length"]
-    features = examples
-    if task.kind in ("qa", "qa_unanswerable"):  # windows stepped by doc_stride (features.encode_qa)
-        features = examples * max(1, math.ceil((length - window) / hp.get("doc_stride", 128)) + 1)
-    if task.kind == "bitext_retrieval":
-        per_example = 1
+    features = examples * kinds.of(task).windows(length, hp)
     seq = features * per_example
     useful = seq * min(length, window)
     dynamic = useful * 1.05  # [E] length-grouped batches pad little (measured ratio on the demo: see docs)
@@ -255,7 +250,8 @@ def _job_params(config_json: str, heads: tuple, adaptation: str, lora_r: int | N
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
 
-    from xstilts.models import LORA_TARGETS, T5_LIKE, TaskModel, count_parameters, make_head
+    from xstilts.kinds.heads import get as head_kind
+    from xstilts.models import LORA_TARGETS, T5_LIKE, TaskModel, count_parameters
 
     spec = json.loads(config_json)
     enc_config = AutoConfig.for_model(spec.pop("model_type"), **spec)
@@ -271,7 +267,7 @@ def _job_params(config_json: str, heads: tuple, adaptation: str, lora_r: int | N
             cls = AutoModelForTextEncoding if enc_config.model_type in T5_LIKE else AutoModel
             encoder = cls.from_config(enc_config)
         hidden = getattr(enc_config, "hidden_size", None) or enc_config.d_model
-        head_modules = torch.nn.ModuleList(make_head(kind, hidden, n) for kind, n in heads)
+        head_modules = torch.nn.ModuleList(head_kind(kind).build(hidden, n) for kind, n in heads)
     base = encoder.base_model if mlm else encoder
     # counted as the job counts its TaskModel: the encoder first, so a tied MLM decoder is the embedding matrix
     model = TaskModel(base, {str(i): h for i, h in enumerate(head_modules)}, {}, encoder if mlm else None)

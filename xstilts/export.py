@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from xstilts import kinds
 from xstilts.errors import UserError
 from xstilts.evaluate import read_submission, submission_name
 from xstilts.grid import PHASE_DIRS
@@ -46,16 +47,15 @@ def _check_files(cell: Path, task_name: str, lang: str) -> None:
     (evaluate.py 522434d:27-38), and equal numbers of predictions and labels, as `evaluate_one_task` asserts
     (line 155: every task but bucc2018 and the QA group)."""
     task = get_task(task_name)
+    kind = kinds.of(task)
     pred, gold = read_submission(cell, task, lang, SPLIT)
     name = submission_name(SPLIT, lang, task)
-    if task.kind == "tagging":
-        for kind in ("predictions", "labels"):
-            path = cell / kind / task_name / name
-            text = path.read_text(encoding="utf-8")
-            if text and not text.endswith("\n\n"):
-                raise UserError(f"{path}: tag file does not end with a blank line, so the 2020 official `read_tag` "
-                                f"drops its last sentence; rerun this cell (files from before issue 12)")
-    if task.kind not in ("bitext_mining", "qa", "qa_unanswerable") and len(pred) != len(gold):
+    for folder in ("predictions", "labels"):
+        path = cell / folder / task_name / name
+        problem = kind.check_submission_file(path, path.read_text(encoding="utf-8"))
+        if problem:
+            raise UserError(f"{path}: {problem}")
+    if kind.one_prediction_per_gold and len(pred) != len(gold):
         raise UserError(f"{cell / 'predictions' / task_name / name}: {len(pred)} predictions for {len(gold)} gold "
                         f"entries; the official scorer asserts equal numbers")
 

@@ -1,4 +1,5 @@
-"""Tokenisation into model features, an on-disk feature cache, and padding-efficient batching.
+"""Tokenisation into model features (through each task's kind), an on-disk feature cache, and
+padding-efficient batching.
 
 Features are dicts of plain lists (one entry per feature). Batches are padded to the longest sequence in
 the batch only (dynamic padding); training batches are grouped by length, inference runs length-sorted.
@@ -15,114 +16,31 @@ from typing import Callable
 import numpy as np
 import torch
 
-from xstilts import __version__
+from xstilts import __version__, kinds
 from xstilts.io import atomic_path, sha256_file, write_text
 
-# Part of every feature-cache key: bump it when an encoder below changes what it produces for the same data.
+# Part of every feature-cache key: bump it when a kind's encoder (xstilts.kinds) changes what it produces for the same data.
 # 3: QA windows step by `doc_stride` (jiant's meaning) instead of overlapping by it; questions cut at 64 tokens.
 FEATURE_FORMAT = 3
-MAX_QUESTION_TOKENS = 64  # jiant squad_style/core.py:375 `max_query_length`
 
 IGNORE = -100
 
 
 # ------------------------------------------------------------------------------------------ tokenising
-def encode_classification(rows: list[dict], tok, max_length: int) -> dict[str, list]:
-    a = [r["text_a"] for r in rows]
-    b = [r["text_b"] for r in rows]
-    enc = tok(a, b if any(x is not None for x in b) else None, truncation=True, max_length=max_length)
-    return {"input_ids": enc["input_ids"], "label": [int(r["label"]) for r in rows],
-            "example": list(range(len(rows)))}
+def encode(task, rows: list[dict], tok, hp: dict, train: bool, data_key: dict,
+           labels: list[str] | None = None) -> dict[str, list]:
+    """Features of `rows` of `task` by its kind's encoder, through the feature cache when `data_key` identifies
+    the rows. `labels` (tagging) maps tag strings to head indices."""
+    kind = kinds.of(task)
 
+    def build():
+        return kind.encode(rows, tok, hp, train, labels)
 
-def encode_multiple_choice(rows: list[dict], tok, max_length: int) -> dict[str, list]:
-    """One (first, second) pair per choice: (context, question + choice) as jiant and HF's run_swag pair them,
-    or (question, choice) without a context. Truncation then shortens the context, never the question."""
-    firsts, seconds = [], []
-    for r in rows:
-        for choice in r["choices"]:
-            if r["context"]:
-                firsts.append(r["context"])
-                seconds.append(f"{r['question']} {choice}".strip())
-            else:
-                firsts.append(r["question"])
-                seconds.append(choice)
-    enc = tok(firsts, seconds, truncation="longest_first", max_length=max_length)
-    out: dict[str, list] = {"input_ids": [], "label": [], "example": []}
-    i = 0
-    for n, r in enumerate(rows):
-        k = len(r["choices"])
-        out["input_ids"].append(enc["input_ids"][i:i + k])
-        out["label"].append(int(r["label"]))
-        out["example"].append(n)
-        i += k
-    return out
-
-
-def encode_qa(rows: list[dict], tok, max_length: int, stride: int, train: bool) -> dict[str, list]:
-    """Question + context windows. `stride` is jiant's and XTREME's `doc_stride`: the STEP between the first
-    context tokens of consecutive windows (nyu-mll/jiant squad_style/core.py:161-185 hands the tokenizer an
-    overlap of max_length - doc_stride - question - special tokens), so it is turned into that overlap per
-    question length. Questions keep at most 64 tokens (jiant core.py:375), and never more than half the window.
-    Training targets: answer token span, or 0/0 when the answer is not inside the window or the question is
-    unanswerable. Inference keeps context offsets. Features come in example order."""
-    questions = [r["question"].lstrip() for r in rows]
-    contexts = [r["context"] for r in rows]
-    q_budget = min(MAX_QUESTION_TOKENS, max_length // 2)
-    q_ids = tok(questions, add_special_tokens=False)["input_ids"]
-    questions = [tok.decode(ids[:q_budget]) if len(ids) > q_budget else q for q, ids in zip(questions, q_ids)]
-    special = tok.num_special_tokens_to_add(pair=True)
-    by_overlap: dict[int, list[int]] = {}
-    for i, ids in enumerate(tok(questions, add_special_tokens=False)["input_ids"]):
-        room = max_length - len(ids) - special  # context tokens per window
-        by_overlap.setdefault(max(0, min(room - stride, room - 1)), []).append(i)
-    per_example: list[list[tuple]] = [[] for _ in rows]
-    for overlap, members in by_overlap.items():
-        enc = tok([questions[i] for i in members], [contexts[i] for i in members], truncation="only_second",
-                  max_length=max_length, stride=overlap, return_overflowing_tokens=True, return_offsets_mapping=True)
-        for f, ids in enumerate(enc["input_ids"]):
-            ex = members[enc["overflow_to_sample_mapping"][f]]
-            seq = enc.sequence_ids(f)
-            offsets = enc["offset_mapping"][f]
-            ctx_tokens = [j for j, s in enumerate(seq) if s == 1]
-            start_tok = end_tok = 0
-            r = rows[ex]
-            if r["answer_texts"]:
-                a_start = int(r["answer_starts"][0])
-                a_end = a_start + len(r["answer_texts"][0])
-                if ctx_tokens and offsets[ctx_tokens[0]][0] <= a_start and offsets[ctx_tokens[-1]][1] >= a_end:
-                    start_tok = next(j for j in ctx_tokens if offsets[j][1] > a_start)
-                    end_tok = next(j for j in reversed(ctx_tokens) if offsets[j][0] < a_end)
-            per_example[ex].append((ids, start_tok, end_tok,
-                                    [list(offsets[j]) if seq[j] == 1 else [-1, -1] for j in range(len(ids))]))
-    out: dict[str, list] = {"input_ids": [], "example": [], "start": [], "end": [], "offsets": []}
-    for ex, windows in enumerate(per_example):
-        for ids, start_tok, end_tok, offsets in windows:
-            out["input_ids"].append(ids)
-            out["example"].append(ex)
-            out["start"].append(start_tok)
-            out["end"].append(end_tok)
-            out["offsets"].append(offsets)
-    return out
-
-
-def encode_tagging(rows: list[dict], tok, max_length: int, label_index: dict[str, int]) -> dict[str, list]:
-    """Each word's label goes on its first sub-word; `word_first` maps words to token positions."""
-    enc = tok([list(r["tokens"]) for r in rows], is_split_into_words=True, truncation=True, max_length=max_length)
-    out: dict[str, list] = {"input_ids": enc["input_ids"], "tags": [], "word_first": [], "example": []}
-    for i, r in enumerate(rows):
-        labels = [IGNORE] * len(enc["input_ids"][i])
-        firsts = [-1] * len(r["tokens"])  # -1: word cut off by max_length
-        prev = None
-        for j, w in enumerate(enc.word_ids(i)):
-            if w is not None and w != prev:
-                firsts[w] = j
-                labels[j] = label_index.get(r["tags"][w], IGNORE)
-            prev = w
-        out["tags"].append(labels)
-        out["word_first"].append(firsts)
-        out["example"].append(i)
-    return out
+    if not data_key:
+        return build()
+    key = {**data_key, "labels": labels, "kind": kind.name, "max_length": hp["max_length"],
+           "stride": hp.get("doc_stride", 128), "train": train, "tokenizer": tokenizer_fingerprint(tok)}
+    return cached_features(key, build)
 
 
 def encode_text(rows: list[dict], tok, max_length: int) -> dict[str, list]:

@@ -3,7 +3,7 @@
 Phang et al. report the XTREME score of "the best intermediate model per target" (+5.4 over XLM-R Large).
 Here the choice reads dev only, never test (docs/metrics.md, "Headline row"):
 - the target's own English dev score (scores.parquet, split `dev`, language `en`, the selection metric of
-  `evaluate.selection_metric`) where the target has one;
+  `TaskKind.selection_metric`) where the target has one;
 - else the fine-tuning job's `dev.json` (`best_dev`: English dev of the target's training task, e.g. SQuAD
   v1.1 dev for XQuAD);
 - BUCC: its dev ("sample") score over languages (there is no English side to score alone);
@@ -34,8 +34,8 @@ NO_DEV_FALLBACK = {"tatoeba": "bucc2018"}  # a target without any dev split take
 def dev_scores(scores: pd.DataFrame, results: Path, cells: list[dict], jobs: dict[str, dict],
                row_keys: list[str]) -> pd.DataFrame:
     """One row per (row, seed, target) with a dev score: `dev_score` and where it comes from (`selected_on`)."""
+    from xstilts import kinds
     from xstilts.aggregate import AVERAGE
-    from xstilts.evaluate import selection_metric, selection_score
 
     dev = scores[scores.split == "dev"]
     by_cell = {key: dict(zip(group.metric, group.value))
@@ -45,14 +45,14 @@ def dev_scores(scores: pd.DataFrame, results: Path, cells: list[dict], jobs: dic
         task = get_task(cell["target"])
         key = (*(cell[k] for k in row_keys), cell["seed"], cell["target"])
         value, source = None, None
-        if task.kind == "bitext_mining" and (*key, AVERAGE) in by_cell:
+        if task.retrieval and (*key, AVERAGE) in by_cell:  # no English side to score alone
             value, source = by_cell[(*key, AVERAGE)].get("score"), f"{task.name} dev, all languages"
-        elif task.kind != "bitext_mining" and (*key, "en") in by_cell:
+        elif not task.retrieval and (*key, "en") in by_cell:
             try:
-                value = selection_score(task, by_cell[(*key, "en")])
+                value = kinds.of(task).selection_score(task, by_cell[(*key, "en")])
             except KeyError:
                 value = None
-            source = f"{task.name} English dev ({selection_metric(task)})"
+            source = f"{task.name} English dev ({kinds.of(task).selection_metric(task)})"
         if value is None:
             value, source = _finetune_dev(results, cell, jobs)
         if value is not None:

@@ -17,6 +17,7 @@ import warnings
 from collections import Counter
 from typing import Callable, Hashable, Iterable, Mapping, Sequence
 
+from xstilts import kinds
 from xstilts.errors import DataError, UserError
 from xstilts.registry import XTREME_GROUPS, get_task, target_tasks
 
@@ -214,11 +215,6 @@ def bucc_scores(pred_pairs: Iterable[tuple[Hashable, Hashable]],
 
 
 # ------------------------------------------------------------------------------------------------ aggregation
-# The per-language key a task's score averages, by registry metric (QA tasks use EM and F1 together).
-_SCORE_KEY = {"accuracy": "accuracy", "token_accuracy": "accuracy", "seqeval_f1": "f1", "bucc_f1": "f1"}
-_QA_KINDS = ("qa", "qa_unanswerable")
-
-
 def task_summary(task_name: str, per_language: Mapping[str, Mapping[str, float]]) -> dict:
     """Per-language scores, their unweighted mean per key, and the task score.
 
@@ -235,7 +231,7 @@ def task_summary(task_name: str, per_language: Mapping[str, Mapping[str, float]]
             raise DataError(f"task {task_name!r}, language {lang!r}: score keys {sorted(per_language[lang])}; "
                             f"expected the same keys as {langs[0]!r}: {sorted(keys)}")
     average = {k: sum(float(per_language[lang][k]) for lang in langs) / len(langs) for k in keys}
-    needed = ("exact_match", "f1") if task.kind in _QA_KINDS else (_SCORE_KEY.get(task.metric),)
+    needed = kinds.of(task).score_keys(task)
     missing = [k for k in needed if k not in average]
     if missing:
         raise DataError(f"task {task_name!r} (metric {task.metric!r}): scores lack {missing}; got keys {keys}")

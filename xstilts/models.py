@@ -19,6 +19,7 @@ from torch import nn
 
 from xstilts.errors import DataError, UserError
 from xstilts.io import atomic_path, write_json
+from xstilts.kinds import heads as head_kinds
 
 # LoRA target modules per architecture (peft's names for the attention and feed-forward projections).
 LORA_TARGETS = {
@@ -83,66 +84,17 @@ def num_layers(encoder) -> int:
     return getattr(cfg, "num_hidden_layers", None) or cfg.num_layers
 
 
-# ------------------------------------------------------------------------------------------------ heads
-class ClassificationHead(nn.Module):
-    """Sentence(-pair) classification on the first token (RoBERTa-style two-layer head)."""
-
-    def __init__(self, hidden: int, n_labels: int, dropout: float = 0.1):
-        super().__init__()
-        self.dense = nn.Linear(hidden, hidden)
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, n_labels)
-
-    def forward(self, pooled):
-        return self.out(self.dropout(torch.tanh(self.dense(self.dropout(pooled)))))
+def autocast(device: torch.device, bf16):
+    """bf16 autocast on CUDA when `bf16` is True or "auto"; a no-op context on CPU."""
+    enabled = device.type == "cuda" and bf16 in (True, "auto")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-class ChoiceHead(nn.Module):
-    """Multiple choice: one score per (context, choice) sequence."""
-
-    def __init__(self, hidden: int, dropout: float = 0.1):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, 1)
-
-    def forward(self, pooled):
-        return self.out(self.dropout(pooled)).squeeze(-1)
-
-
-class SpanHead(nn.Module):
-    """Extractive QA: start and end logits per token; position 0 stands for "no answer"."""
-
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.out = nn.Linear(hidden, 2)
-
-    def forward(self, states):
-        start, end = self.out(states).unbind(-1)
-        return start, end
-
-
-class TaggingHead(nn.Module):
-    """Token tagging: a label per token (trained and read on each word's first sub-word)."""
-
-    def __init__(self, hidden: int, n_labels: int, dropout: float = 0.1):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, n_labels)
-
-    def forward(self, states):
-        return self.out(self.dropout(states))
-
-
-def make_head(kind: str, hidden: int, n_labels: int | None) -> nn.Module:
-    if kind == "classification":
-        return ClassificationHead(hidden, n_labels)
-    if kind == "multiple_choice":
-        return ChoiceHead(hidden)
-    if kind == "span":
-        return SpanHead(hidden)
-    if kind == "tagging":
-        return TaggingHead(hidden, n_labels)
-    raise ValueError(f"no head for kind {kind!r}")
+def mean_pool(states, attention_mask):
+    """The mean of each sequence's non-pad token states: pooled heads (`pooling: mean`) and retrieval
+    embeddings (`phases.embed`) both use it."""
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
 class TaskModel(nn.Module):
@@ -166,13 +118,11 @@ class TaskModel(nn.Module):
         """One vector per sequence: the first token's state, or the mean over non-pad tokens."""
         if (self.default_pooling if pooling == "auto" else pooling) == "first":
             return states[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return mean_pool(states, attention_mask)
 
     def forward(self, head: str, input_ids, attention_mask):
         states = self.encode(input_ids, attention_mask).last_hidden_state
-        kind = self.head_specs[head]["kind"]
-        if kind in ("classification", "multiple_choice"):
+        if head_kinds.get(self.head_specs[head]["kind"]).pooled:
             return self.heads[head](self.pool(states, attention_mask, self.head_specs[head].get("pooling", "auto")))
         return self.heads[head](states)
 
@@ -200,8 +150,9 @@ def build_task_model(model_dir, head_specs: dict[str, dict], with_mlm_head: bool
     else:
         encoder = load_encoder(model_dir)
     hidden = hidden_size(encoder)
-    heads = {name: make_head(spec["kind"], hidden, spec.get("n_labels")) for name, spec in head_specs.items()}
-    return TaskModel(encoder, heads, head_specs, mlm_model)
+    modules = {name: head_kinds.get(spec["kind"]).build(hidden, spec.get("n_labels"))
+               for name, spec in head_specs.items()}
+    return TaskModel(encoder, modules, head_specs, mlm_model)
 
 
 def apply_lora(model: TaskModel, r: int, alpha: int, dropout: float) -> None:

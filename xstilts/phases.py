@@ -136,20 +136,20 @@ def _apply_adaptation(model, adaptation: str, hp: dict) -> None:
 
 
 def _task_stream(task, data_dir: str, tok, hp: dict, translated_dir: str | None = None):
-    from xstilts.evaluate import encode_rows
+    from xstilts.features import encode
     from xstilts.train import Stream
 
     limit = hp.get("max_train_examples")
     labels = _labels(task, data_dir)
     rows = _rows(data_dir, "train", limit=limit)
-    feats = encode_rows(task, rows, tok, hp, train=True, data_key=_data_key(data_dir, "train", limit), labels=labels)
+    feats = encode(task, rows, tok, hp, train=True, data_key=_data_key(data_dir, "train", limit), labels=labels)
     if translated_dir:
         from xstilts.data.prepare import read_manifest
 
         n_langs = len(read_manifest(translated_dir)["languages"])
         mt_rows = _rows(translated_dir, "train", limit=limit * n_langs if limit else None)
-        mt = encode_rows(task, mt_rows, tok, hp, train=True, data_key=_data_key(translated_dir, "train", limit),
-                         labels=labels)
+        mt = encode(task, mt_rows, tok, hp, train=True, data_key=_data_key(translated_dir, "train", limit),
+                    labels=labels)
         feats = {k: feats[k] + mt[k] for k in feats}
     return Stream(task.name, task.head_name, task.head_kind, feats, hp["batch_size"]), len(rows)
 
@@ -157,20 +157,22 @@ def _task_stream(task, data_dir: str, tok, hp: dict, translated_dir: str | None 
 def _dev_scorer(model, head: str, task, data_dir: str, tok, hp: dict, device, meter):
     """English dev subset scorer for checkpoint selection (never the test languages); its tokens and seconds go
     to `meter.dev_eval` (cost.json `dev_eval_*`), not to the training counts."""
-    from xstilts.evaluate import encode_rows, predict, score_rows, selection_score
+    from xstilts import kinds
+    from xstilts.evaluate import predict, score_rows
+    from xstilts.features import encode
 
     split = "dev"
     rows = _rows(data_dir, split, languages=["en"], limit=hp["eval_examples"])
     if not rows:
         raise UserError(f"{data_dir}: no English rows in split 'dev' of task {task.name}; checkpoint selection needs them")
     labels = _labels(task, data_dir)
-    feats = encode_rows(task, rows, tok, hp, train=False,
-                        data_key=_data_key(data_dir, split, hp["eval_examples"], ["en"]), labels=labels)
+    feats = encode(task, rows, tok, hp, train=False, data_key=_data_key(data_dir, split, hp["eval_examples"], ["en"]),
+                   labels=labels)
 
     def score() -> float:
         with meter.dev_eval.timed():
             preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter.dev_eval)
-        return selection_score(task, score_rows(task, rows, preds, "en"))
+        return kinds.of(task).selection_score(task, score_rows(task, rows, preds, "en"))
 
     return score
 
@@ -312,9 +314,8 @@ def run_intermediate(args) -> int:
 
 # ------------------------------------------------------------------------------------------ phase (iii)
 def run_finetune(args) -> int:
-    from xstilts import recipes
+    from xstilts import kinds, recipes
     from xstilts.accounting import CostMeter
-    from xstilts.evaluate import selection_metric
     from xstilts.models import build_task_model, count_parameters, load_tokenizer, save_model_dir
     from xstilts.train import Trainer
 
@@ -341,7 +342,7 @@ def run_finetune(args) -> int:
         tmp.mkdir()
         save_model_dir(model, tok, tmp / "model")
         write_json(tmp / "dev.json", {"task": task.name, "best_dev": log["best_dev"], "best_step": log["best_step"],
-                                      "metric": selection_metric(task)})
+                                      "metric": kinds.of(task).selection_metric(task)})
         write_json(tmp / "train_log.json", {**log, "train_examples": n, "hparams": hp, "adaptation": args.adaptation})
         write_json(tmp / "cost.json", meter.record(train_task=task.name, adaptation=args.adaptation, seed=args.seed))
     trainer.cleanup()
@@ -390,7 +391,8 @@ def _evaluate_target(spec, model, tok, device) -> None:
     import torch
 
     from xstilts.accounting import CostMeter
-    from xstilts.evaluate import encode_rows, predict, score_rows, write_submission
+    from xstilts.evaluate import predict, score_rows, write_submission
+    from xstilts.features import encode
     from xstilts.metrics import task_summary
     from xstilts.models import count_parameters
 
@@ -419,8 +421,8 @@ def _evaluate_target(spec, model, tok, device) -> None:
                     raise UserError(f"{spec.data}: split 'test' of {task.name} has no rows for language {lang!r}")
                 if split == "test":
                     test_ids = {r["id"] for r in rows}
-                feats = encode_rows(task, rows, tok, hp, train=False,
-                                    data_key=_data_key(spec.data, split, limit, [lang]), labels=labels)
+                feats = encode(task, rows, tok, hp, train=False, data_key=_data_key(spec.data, split, limit, [lang]),
+                               labels=labels)
                 meter.examples += len(rows)
                 preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter)
                 per_language[lang] = score_rows(task, rows, preds, lang)
@@ -451,11 +453,10 @@ def embed(model, tok, texts: list[str], layer: int, hp: dict, device, meter=None
     import torch
 
     from xstilts import features as F
-    from xstilts.evaluate import autocast
+    from xstilts.models import autocast, hidden_size, mean_pool
 
     feats = {"input_ids": tok(texts, truncation=True, max_length=hp["max_length"])["input_ids"]}
-    out = np.zeros((len(texts), model.config.hidden_size if hasattr(model.config, "hidden_size")
-                    else model.config.d_model), dtype=np.float32)
+    out = np.zeros((len(texts), hidden_size(model)), dtype=np.float32)
     model.eval()
     with torch.no_grad():
         for idx in F.sorted_batches(F.seq_lengths(feats), hp["eval_batch_size"]):
@@ -465,8 +466,7 @@ def embed(model, tok, texts: list[str], layer: int, hp: dict, device, meter=None
                 meter.add_tokens(int(mask.sum()), ids.numel(), len(idx))
             with autocast(device, hp.get("bf16", "auto")):
                 states = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[layer]
-            m = mask.unsqueeze(-1).to(states.dtype)
-            out[idx] = ((states * m).sum(1) / m.sum(1)).float().cpu().numpy()
+            out[idx] = mean_pool(states, mask).float().cpu().numpy()
     return out
 
 
@@ -493,14 +493,16 @@ def run_retrieve(args) -> int:
 
 
 def _retrieve_target(spec, model, tok, layer: int, hp: dict, device) -> None:
-    from xstilts import retrieval
+    """One retrieval target's every language by its kind's protocol (xstilts.kinds.retrieval)."""
+    from xstilts import kinds
     from xstilts.accounting import CostMeter
     from xstilts.data.prepare import load_gold
     from xstilts.io import write_text
-    from xstilts.metrics import bucc_scores, task_summary
+    from xstilts.metrics import task_summary
     from xstilts.models import count_parameters
 
     task = get_task(spec.target)
+    kind = kinds.of(task)
     meter = CostMeter("retrieval", device, count_parameters(model), training=False)
     languages = spec.languages or list(task.languages)
     per_split: dict[str, dict] = {split: {} for split in _scored_splits(spec.data)}
@@ -509,51 +511,23 @@ def _retrieve_target(spec, model, tok, layer: int, hp: dict, device) -> None:
     def embed_texts(texts: list[str]) -> np.ndarray:
         return embed(model, tok, texts, layer, hp, device, meter)
 
-    def write_pairs(root: Path, kind: str, split: str, lang: str, lines) -> None:
-        write_text(root / kind / task.name / f"{split}-{lang}.tsv", "".join(f"{line}\n" for line in lines))
-
     with atomic_path(Path(spec.out)) as tmp:
         tmp.mkdir()
         for lang in _each_language(f"retrieve {task.name}", languages, meter, "sentences"):
-            if task.kind == "bitext_retrieval":
-                for split, per_language in per_split.items():
-                    rows = _rows(spec.data, split, languages=[lang])
-                    if not rows and split == "dev":
-                        continue
-                    if not rows:
-                        raise UserError(f"{spec.data}: Tatoeba test has no rows for language {lang!r}")
-                    # one prediction per ENGLISH sentence: the index of its nearest source sentence (XTREME)
-                    pred = retrieval.tatoeba_predict(embed_texts([r["source"] for r in rows]),
-                                                     embed_texts([r["target"] for r in rows]))
-                    per_language[lang] = {"accuracy": retrieval.tatoeba_accuracy(pred, np.arange(len(rows)))}
-                    write_pairs(tmp, "predictions", split, lang, (int(p) for p in pred))
-                    write_pairs(tmp, "labels", split, lang, range(len(rows)))
-                continue
-            mined = {}
-            for split in ("dev", "test"):
-                pool = _rows(spec.data, split, languages=[lang])
-                src_rows = [r for r in pool if r["side"] == "src"]
-                en_rows = [r for r in pool if r["side"] == "en"]
-                if not src_rows or not en_rows:
-                    raise UserError(f"{spec.data}: BUCC {split} pool for {lang!r} is empty on one side")
-                mined[split] = retrieval.bucc_mine_pools(
-                    [r["sent_id"] for r in src_rows], [r["text"] for r in src_rows],
-                    [r["sent_id"] for r in en_rows], [r["text"] for r in en_rows], embed_texts, k=hp["bucc_k"])
-            gold = {split: {(g["src_id"], g["en_id"]) for g in load_gold(spec.data, split).to_pylist()
-                            if g["lang"] == lang} for split in ("dev", "test")}
-            # tuned on the dev gold only, then applied unchanged to both splits (dev is in-sample by design)
-            threshold, dev_f1 = retrieval.bucc_best_threshold(mined["dev"], gold["dev"])
-            details[lang] = {"threshold": threshold, "dev_f1": dev_f1}
-            for split in ("test", "dev"):
-                pairs = retrieval.bucc_mine(mined[split], threshold)
-                per_split[split][lang] = bucc_scores(pairs, gold[split])
-                write_pairs(tmp, "predictions", split, lang, (f"{s}\t{e}" for s, e in sorted(pairs)))
-                write_pairs(tmp, "labels", split, lang, (f"{s}\t{e}" for s, e in sorted(gold[split])))
+            def write(file_kind: str, split: str, lines, lang=lang) -> None:
+                write_text(tmp / file_kind / task.name / f"{split}-{lang}.tsv", "".join(f"{line}\n" for line in lines))
+
+            scores, detail = kind.retrieve_language(
+                task, spec.data, lang, list(per_split), rows=lambda split, lang=lang: _rows(spec.data, split, [lang]),
+                gold=lambda split, lang=lang: [g for g in load_gold(spec.data, split).to_pylist() if g["lang"] == lang],
+                embed=embed_texts, write=write, hp=hp)
+            for split, value in scores.items():
+                per_split[split][lang] = value
+            if detail is not None:
+                details[lang] = detail
         summary = task_summary(task.name, per_split["test"])
         write_json(tmp / "metrics.json", {"task": task.name, "metric": task.metric, "layer": layer,
                                           "bucc_dev_tuning": details or None, **summary,
                                           "dev": _dev_summary(task.name, per_split)})
         write_json(tmp / "cost.json", meter.record(target=task.name))
     _log(f"retrieve {task.name}: score {summary['score']:.2f} (layer {layer})")
-
-

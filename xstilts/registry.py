@@ -1,7 +1,8 @@
 """The one task registry: every intermediate and target task is declared here, once.
 
 Loaders, heads, metrics, the CLI and the Snakemake DAG all read this module; nothing else keeps
-a list of task names. Facts (hub ids, configs, schemas, languages) follow `shared/reference/xtreme.md`.
+a list of task names. Each task names its kind (xstilts.kinds), which holds the
+behaviour; this module holds data only. Facts (hub ids, configs, schemas, languages) follow `shared/reference/xtreme.md`.
 """
 
 from __future__ import annotations
@@ -9,51 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from xstilts import kinds
 from xstilts.errors import UserError
-
-# Bump when the internal (normalised) schema of any kind changes: it is part of the prepare cache key.
-SCHEMA_VERSION = 1
-
-Kind = Literal[
-    "classification",  # single sentence -> label
-    "pair_classification",  # sentence pair -> label
-    "multiple_choice",  # context/question + N choices -> index
-    "qa",  # extractive QA, every question answerable (SQuAD v1.1 style)
-    "qa_unanswerable",  # extractive QA with unanswerable questions (SQuAD v2.0 style)
-    "tagging",  # one label per word
-    "bitext_retrieval",  # Tatoeba: 1-NN of each English sentence among the source sentences (XTREME's direction)
-    "bitext_mining",  # BUCC: mine pairs from pools with distractors
-]
-
-# The internal schema of each kind: the columns `prepare` writes (parquet) and every later phase reads.
-INTERNAL_SCHEMA: dict[str, dict[str, str]] = {
-    "classification": {"id": "string", "lang": "string", "text_a": "string", "text_b": "string?", "label": "int64"},
-    "pair_classification": {"id": "string", "lang": "string", "text_a": "string", "text_b": "string", "label": "int64"},
-    "multiple_choice": {"id": "string", "lang": "string", "context": "string", "question": "string",
-                        "choices": "list<string>", "label": "int64"},
-    "qa": {"id": "string", "lang": "string", "context": "string", "question": "string",
-           "answer_texts": "list<string>", "answer_starts": "list<int64>"},
-    "qa_unanswerable": {"id": "string", "lang": "string", "context": "string", "question": "string",
-                        "answer_texts": "list<string>", "answer_starts": "list<int64>"},
-    "tagging": {"id": "string", "lang": "string", "tokens": "list<string>", "tags": "list<string>"},
-    "bitext_retrieval": {"id": "string", "lang": "string", "source": "string", "target": "string"},
-    # BUCC pools: one row per sentence of either side; gold pairs go to `<split>-gold.parquet`
-    # with columns lang, src_id, en_id.
-    "bitext_mining": {"lang": "string", "side": "string", "sent_id": "string", "text": "string"},
-}
-
-KIND_HEAD: dict[str, str | None] = {
-    "classification": "classification",
-    "pair_classification": "classification",
-    "multiple_choice": "multiple_choice",
-    "qa": "span",
-    "qa_unanswerable": "span",
-    "tagging": "tagging",
-    "bitext_retrieval": None,
-    "bitext_mining": None,
-}
-# The kinds scored straight from an encoder (`xstilts retrieve`), with no head and no fine-tuning.
-RETRIEVAL_KINDS = tuple(kind for kind, head in KIND_HEAD.items() if head is None)
 
 # Official XTREME language lists, in the official scorer's order.
 XTREME_LANGUAGES: dict[str, tuple[str, ...]] = {
@@ -212,7 +170,7 @@ def hub_repo(source: Source) -> HubRepo:
 class Task:
     name: str
     role: Literal["intermediate", "target"]
-    kind: Kind
+    kind: str  # a name in xstilts.kinds.KINDS: everything that differs between kinds is said there
     metric: str
     languages: tuple[str, ...]
     # Split name -> the sources concatenated into it. Targets with per-language test data use `{lang}`.
@@ -227,7 +185,7 @@ class Task:
 
     @property
     def head_kind(self) -> str | None:
-        return KIND_HEAD[self.kind]
+        return kinds.of(self).head
 
     @property
     def head_name(self) -> str:
@@ -235,7 +193,7 @@ class Task:
 
     @property
     def schema(self) -> dict[str, str]:
-        return INTERNAL_SCHEMA[self.kind]
+        return kinds.of(self).schema
 
     @property
     def trainable(self) -> bool:
@@ -243,7 +201,7 @@ class Task:
 
     @property
     def retrieval(self) -> bool:
-        return self.kind in RETRIEVAL_KINDS
+        return self.kind in kinds.RETRIEVAL_KINDS
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -262,6 +220,7 @@ TASKS: dict[str, Task] = {}
 
 
 def _register(task: Task) -> None:
+    kinds.of(task)  # an unknown kind fails here, at import, not in the middle of a run
     TASKS[task.name] = task
 
 

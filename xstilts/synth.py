@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pyarrow as pa
 
+from xstilts import kinds
 from xstilts.data.sources import local_stem, resolve, source_tag
 from xstilts.errors import UserError
 from xstilts.io import write_json, write_parquet, write_text
@@ -522,7 +523,7 @@ def _qqp_row(w, item, R, m: Meta) -> dict:
 def _squad_items(w: World, rng, n: int, task: Task) -> list:
     """(context facts, index of the asked fact or None if unanswerable, asked fact, ask). Facts in a context
     share no person, verb, object, location or organisation, so each question has one answer."""
-    unanswerable = task.kind == "qa_unanswerable"
+    unanswerable = kinds.of(task).allows_unanswerable
     items = []
     for i in range(n):
         k = int(rng.integers(3, 6))

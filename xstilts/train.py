@@ -19,15 +19,18 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as nnf
 
 from xstilts import features as F
 from xstilts.errors import Diverged, Preempted
-from xstilts.evaluate import autocast
 from xstilts.io import atomic_path, read_json, sha256_file, write_json
+from xstilts.kinds import heads as head_kinds
+from xstilts.models import autocast
 
 PREEMPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 CKPT_FILES = ("model.safetensors", "optim.pt")  # checksummed in progress.json, verified on resume
+# The Trainer attributes progress.json saves and a resumed run restores (one list, so the two cannot drift).
+RESUMED_FIELDS = ("step", "cursors", "best_score", "best_step", "evals_without_gain", "history", "stopped_early",
+                  "progress_log", "progress_window")
 
 
 @dataclass
@@ -52,17 +55,7 @@ def compute_loss(model, stream: Stream, batch: dict[str, torch.Tensor], mlm_prob
     if stream.kind == "mlm":
         inputs, labels = mask_tokens(ids, mask, tokenizer, mlm_probability)
         return model.mlm_loss(inputs, mask, labels)
-    out = model(stream.head, ids, mask)
-    if stream.kind == "classification":
-        return nnf.cross_entropy(out, batch["label"])
-    if stream.kind == "multiple_choice":
-        return nnf.cross_entropy(out.view(-1, int(batch["n_choices"])), batch["label"])
-    if stream.kind == "span":
-        start, end = out
-        return (nnf.cross_entropy(start, batch["start"]) + nnf.cross_entropy(end, batch["end"])) / 2
-    if stream.kind == "tagging":
-        return nnf.cross_entropy(out.flatten(0, 1), batch["tags"].flatten(), ignore_index=F.IGNORE)
-    raise ValueError(stream.kind)
+    return head_kinds.get(stream.kind).loss(model(stream.head, ids, mask), batch)
 
 
 def mask_tokens(ids: torch.Tensor, mask: torch.Tensor, tokenizer, probability: float):
@@ -216,18 +209,17 @@ class Trainer:
                         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
                        tmp / "optim.pt")
             write_json(tmp / "progress.json", {
-                "job_key": self.job_key, "step": self.step, "cursors": self.cursors,
-                "sha256": {name: sha256_file(tmp / name) for name in CKPT_FILES},
-                "best_score": self.best_score, "best_step": self.best_step,
-                "evals_without_gain": self.evals_without_gain, "history": self.history,
-                "stopped_early": self.stopped_early, "progress_log": self.progress_log,
-                "progress_window": self.progress_window, "meter": self.meter.state()})
+                "job_key": self.job_key, "sha256": {name: sha256_file(tmp / name) for name in CKPT_FILES},
+                **{name: getattr(self, name) for name in RESUMED_FIELDS}, "meter": self.meter.state()})
 
     def _unusable_state(self, progress: dict) -> str | None:
         """Why the saved state cannot be resumed (None if it can): a checkpoint file whose sha256 differs from
         the one recorded when it was saved (truncated, bit-flipped, missing), or an unreadable best checkpoint."""
         from safetensors import safe_open
 
+        missing = [name for name in RESUMED_FIELDS if name not in progress]
+        if missing:
+            return f"its progress.json lacks {', '.join(missing)} (saved by another version)"
         for name in CKPT_FILES:
             path = self._ckpt / name
             if not path.exists() or sha256_file(path) != progress.get("sha256", {}).get(name):
@@ -262,14 +254,8 @@ class Trainer:
         torch.set_rng_state(blob["torch_rng"].cpu())
         if blob["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(blob["cuda_rng"])
-        self.step = progress["step"]
-        self.cursors = progress["cursors"]
-        self.best_score, self.best_step = progress["best_score"], progress["best_step"]
-        self.evals_without_gain = progress["evals_without_gain"]
-        self.history = progress["history"]
-        self.stopped_early = progress["stopped_early"]
-        self.progress_log = progress.get("progress_log", [])
-        self.progress_window = progress.get("progress_window", [])
+        for name in RESUMED_FIELDS:
+            setattr(self, name, progress[name])
         self.meter.load_state(progress["meter"])
         self.log(f"{self.label}: resumed from step {self.step} of {self.total_steps} ({self._ckpt})")
         return True

@@ -37,9 +37,6 @@ N_RESAMPLES = 1000  # enough for a 95% percentile interval; the demo summary sta
 LEVEL = 0.95
 ALPHA = 0.05  # significant: BH-adjusted p below this
 RANDOM_STATE = 0
-MEAN_KINDS = ("classification", "pair_classification", "multiple_choice", "bitext_retrieval")
-
-
 @dataclass(frozen=True)
 class Units:
     """One cell-language's examples as sufficient statistics; its score over a multiset of them is
@@ -62,30 +59,13 @@ def _ratio(num, den):
 
 
 def units(task_name: str, lang: str, pred, gold) -> Units:
-    """Sufficient statistics of one language from `read_submission`'s (predictions, gold)."""
-    from xstilts import metrics
+    """Sufficient statistics of one language from `read_submission`'s (predictions, gold), by the task's kind
+    (xstilts.kinds: a hit per example, seqeval chunk counts per sentence, EM/F1 per question, BUCC pairs per
+    source sentence)."""
+    from xstilts import kinds
 
     task = get_task(task_name)
-    if task.kind in MEAN_KINDS:
-        if len(pred) != len(gold):
-            raise DataError(f"{len(pred)} predictions for {len(gold)} gold labels; expected one per example")
-        hits = np.array([p == g for p, g in zip(pred, gold)], dtype=float)
-        return Units(tuple(range(len(gold))), hits, np.ones_like(hits))
-    if task.kind == "tagging":
-        counts = np.array(metrics.seqeval_counts(pred, gold), dtype=float).reshape(-1, 3)
-        return Units(tuple(range(len(gold))), 2 * counts[:, 0], counts[:, 1] + counts[:, 2])
-    if task.kind in ("qa", "qa_unanswerable"):
-        per_question = np.array(metrics.qa_per_question(task_name, pred, gold, lang), dtype=float).reshape(-1, 2)
-        return Units(tuple(gold), per_question.mean(axis=1), np.ones(len(per_question)))
-    if task.kind == "bitext_mining":  # per source sentence: its predicted pair(s), gold pair(s), correct ones
-        sources = sorted({s for s, _ in pred} | {s for s, _ in gold})
-        index = {s: i for i, s in enumerate(sources)}
-        stats = np.zeros((len(sources), 3))
-        for column, pairs in ((0, pred & gold), (1, pred), (2, gold)):
-            for s, _ in pairs:
-                stats[index[s], column] += 1
-        return Units(tuple(sources), 2 * stats[:, 0], stats[:, 1] + stats[:, 2])
-    raise DataError(f"task {task_name!r} (kind {task.kind!r}) has no per-example resampling")
+    return kinds.of(task).units(task, lang, pred, gold)
 
 
 def read_units(cell_dir: Path, task_name: str, languages: Iterable[str], split: str = "test") -> dict[str, Units]:

@@ -1,4 +1,4 @@
-"""Map raw hub rows into the internal schema of a task's kind (`registry.INTERNAL_SCHEMA`), validating as we go.
+"""Map raw hub rows into the internal schema of a task's kind (`xstilts.kinds`, each kind's `schema`), validating as we go.
 
 One normaliser per `Source.raw_schema`. Each knows its dataset's quirks (string labels, ClassLabel ids,
 answer keys, trailing newlines) so later phases see one schema per kind. Every row gets `lang` and a
@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
+from xstilts import kinds
 from xstilts.data.sources import RawSplit, source_tag
 from xstilts.errors import DataError
 from xstilts.registry import NLI_LABELS, PANX_TAGS, UPOS_TAGS, Task
@@ -158,7 +159,7 @@ def _squad(c: _Ctx) -> list[dict]:
     """SQuAD-format QA. Keeps only ids with the source's `id_prefix` (TyDiQA mixes languages); every answer
     must sit at its `answer_start`; SQuAD v1-style kinds need at least one answer."""
     prefix = c.raw.source.id_prefix
-    need_answer = c.task is None or c.task.kind == "qa"
+    need_answer = c.task is None or not kinds.of(c.task).allows_unanswerable
     out = []
     for i, r in enumerate(c.raw.rows):
         qid = c.text(r, i, "id")

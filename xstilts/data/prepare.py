@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from xstilts import __version__
+from xstilts import __version__, kinds
 from xstilts.data.normalize import normalize
 from xstilts.data.sources import read_source
 from xstilts.errors import DataError, UserError
 from xstilts.registry import COMMIT_RE
 from xstilts.io import atomic_path, read_json, sha256_file, write_json, write_parquet
-from xstilts.registry import (CORPUS_HUB_SOURCE, CORPUS_SOURCE, SCHEMA_VERSION, TASKS, Source, Task, get_task,
+from xstilts.registry import (CORPUS_HUB_SOURCE, CORPUS_SOURCE, TASKS, Source, Task, get_task,
                               hub_repo, sources_label, task_sources, translated_source)
 
 CORPUS_SCHEMA = {"lang": "string", "text": "string"}
@@ -40,11 +40,11 @@ def cache_key(source: str, commits: dict[str, str] | None = None) -> str:
     A hub cache is keyed by the COMMIT of every repository read (`{repo id: 40-hex commit}`), never by a
     branch name, so data that moved upstream is never reused under the old name."""
     if source == "local":
-        return f"local-v{SCHEMA_VERSION}"
+        return f"local-v{kinds.SCHEMA_VERSION}"
     if not commits or not all(re.fullmatch(COMMIT_RE, c) for c in commits.values()):
         raise UserError(f"a hub prepare cache is keyed by commits; got {commits!r} (run `xstilts lock`)")
     parts = [f"{re.sub(r'[^A-Za-z0-9._]+', '-', repo)}-{c[:12]}" for repo, c in sorted(commits.items())]
-    return f"hub-{'+'.join(parts)}-v{SCHEMA_VERSION}"
+    return f"hub-{'+'.join(parts)}-v{kinds.SCHEMA_VERSION}"
 
 
 def parse_revisions(values: list[str] | None, repos: list[str]) -> dict[str, str]:
@@ -80,9 +80,9 @@ def read_manifest(directory: str | Path) -> dict:
         raise _corrupt(directory, "missing manifest", path) from None
     except ValueError as e:
         raise _corrupt(directory, f"unreadable manifest ({e})", path) from None
-    if manifest.get("schema_version") != SCHEMA_VERSION:
+    if manifest.get("schema_version") != kinds.SCHEMA_VERSION:
         raise DataError(f"prepared with schema version {manifest.get('schema_version')!r}, this xstilts reads "
-                        f"{SCHEMA_VERSION}: delete {directory} and rerun `xstilts prepare`", file=str(path))
+                        f"{kinds.SCHEMA_VERSION}: delete {directory} and rerun `xstilts prepare`", file=str(path))
     return manifest
 
 
@@ -190,7 +190,7 @@ class _Build:
             self.inputs += [{**x, "prepared_split": split, "lang": lang} for x in raw.inputs]
         _check_unique_ids(rows, split, lang)
         rng = _rng(args.seed, split, lang)
-        if task is not None and task.kind == "bitext_mining":
+        if task is not None and kinds.of(task).gold_pairs:
             rows, gold = _cap_bucc(rows, gold, args.max_examples, rng)
             self.gold[split][lang] = gold
         else:
@@ -281,7 +281,7 @@ def _gather_corpus(args, build: _Build) -> list[str]:
 
 def _labels(task: Task | None, build: _Build) -> list[str] | None:
     """The task's label names; for a tagging task without a fixed set (CCG) the sorted tags seen in train."""
-    if task is None or (task.labels is None and task.kind != "tagging"):
+    if task is None or (task.labels is None and not kinds.of(task).labels_from_data):
         return None  # QA and retrieval have no label set
     if task.labels is not None:
         return list(task.labels)
@@ -330,7 +330,7 @@ def main(args) -> int:
     manifest = {
         "task": task.name if task else "corpus", "kind": task.kind if task else "text", "variant": variant,
         "source": args.source, "revisions": _hub_commits(build.inputs),
-        "schema_version": SCHEMA_VERSION, "languages": languages, "labels": _labels(task, build), "splits": {},
+        "schema_version": kinds.SCHEMA_VERSION, "languages": languages, "labels": _labels(task, build), "splits": {},
         "max_examples": args.max_examples, "seed": args.seed, "inputs": build.inputs,
         "dev_carved_from_train": build.carved_dev,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "xstilts_version": __version__,
