@@ -8,7 +8,7 @@ import pytest
 
 from xstilts import metrics
 from xstilts.errors import DataError, UserError
-from xstilts.registry import target_tasks
+from xstilts.registry import XTREME_BENCHMARK
 
 
 # ------------------------------------------------------------------------------------------------ accuracy
@@ -163,13 +163,14 @@ def test_task_summary_rejects_inconsistent_or_wrong_keys():
 
 
 def _all_targets(value=None) -> dict[str, float]:
-    return {name: (value if value is not None else float(10 * i)) for i, name in enumerate(target_tasks())}
+    return {name: (value if value is not None else float(10 * i)) for i, name in enumerate(XTREME_BENCHMARK.tasks)}
 
 
 def test_xtreme_score_is_mean_of_all_nine_targets():
     scores = _all_targets()
     assert len(scores) == 9
-    assert metrics.xtreme_score(scores) == pytest.approx(sum(scores.values()) / 9)
+    assert metrics.benchmark_score(scores, "xtreme") == pytest.approx(sum(scores.values()) / 9)
+    assert metrics.benchmark_score(scores) == metrics.benchmark_score(scores, "xtreme")  # the default
 
 
 @pytest.mark.parametrize("hole", [None, math.nan, "drop"])
@@ -179,12 +180,17 @@ def test_xtreme_score_is_none_when_any_target_is_missing(hole):
         del scores["tatoeba"]
     else:
         scores["tatoeba"] = hole
-    assert metrics.xtreme_score(scores) is None
+    assert metrics.benchmark_score(scores) is None
 
 
-def test_xtreme_score_rejects_non_target_names():
+def test_benchmark_score_rejects_non_target_names_and_unknown_benchmarks():
     with pytest.raises(UserError, match="mnli"):
-        metrics.xtreme_score({**_all_targets(), "mnli": 80.0})
+        metrics.benchmark_score({**_all_targets(), "mnli": 80.0})
+    with pytest.raises(UserError, match="nope"):
+        metrics.benchmark_score({**_all_targets(), "nope": 80.0})
+    for score in (metrics.benchmark_score, metrics.group_scores):
+        with pytest.raises(UserError, match="'xtreme-r'.*known benchmarks: xtreme"):
+            score(_all_targets(), "xtreme-r")
 
 
 def test_group_scores():

@@ -47,7 +47,7 @@ def job_counts(output: str) -> dict[str, int]:
 # ------------------------------------------------------------------------------ expected counts by formula
 def expected_counts(cfg: dict) -> dict[str, int]:
     """Job counts of a fresh run, written out from the config independently of xstilts.grid."""
-    targets = cfg.get("targets") or registry.target_tasks()
+    targets = cfg.get("targets") or registry.get_benchmark(cfg.get("benchmark", "xtreme")).tasks
     retrieval = [t for t in targets if registry.get_task(t).kind in ("bitext_retrieval", "bitext_mining")]
     train = {registry.get_task(t).train_on for t in targets} - {None}
     variants = cfg.get("variants") or {}
@@ -142,7 +142,7 @@ def test_demo_grid_has_what_the_brief_promises():
         assert len({task for task, v in multilingual if v == variant}) >= 2, variant
     lora = {r.intermediate for r in rows if r.adaptation == "lora"}
     assert "none" in lora and len(lora) >= 2
-    assert grid.targets(cfg) == registry.target_tasks()
+    assert grid.targets(cfg) == list(registry.XTREME_BENCHMARK.tasks)
     # XQuAD and MLQA share one SQuAD-trained model: 6 fine-tuning jobs per row for 9 targets, none twice.
     jobs = grid.finetune_jobs(cfg)
     assert len(jobs) == len(set(jobs)) == 6 * len(rows)

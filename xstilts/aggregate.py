@@ -5,7 +5,7 @@ Reads the expected cells and jobs (`cells.json`, written from `xstilts.grid.cell
 (mean and std over seeds), deltas against the `none` baseline, the efficiency table, the missing cells
 with a reason, two plots, and on synthetic data the planted transfers (planted.csv, xstilts.plan). A
 missing or broken cell is listed in missing.csv and never stops the summary; the XTREME score of a row
-stays empty unless every one of the 9 tasks has a score (`xstilts.metrics.xtreme_score`), since an average
+stays empty unless every one of the 9 tasks has a score (`xstilts.metrics.benchmark_score`), since an average
 over fewer tasks is not the XTREME score.
 """
 
@@ -20,6 +20,7 @@ import pandas as pd
 from xstilts import findings
 from xstilts.errors import DataError
 from xstilts.io import atomic_path, read_json, write_parquet, write_text
+from xstilts.registry import XTREME_BENCHMARK
 
 ROW_KEYS = ["backbone", "adaptation", "intermediate", "variant"]
 SETTING_KEYS = ["backbone", "adaptation", "label"]  # a transfer-matrix row (seeds averaged)
@@ -37,7 +38,7 @@ COST_FIELDS = ["wall_s", "device", "device_count", "device_s", "useful_tokens", 
 ADDITIVE = ["wall_s", "device_s", "useful_tokens", "executed_tokens", "useful_flops", "executed_flops",
             "energy_j", "examples", "steps", *DEV_EVAL]
 AVERAGE = "average"  # the `language` of a task's unweighted mean over languages (and of its score)
-XTREME = "xtreme"
+XTREME = XTREME_BENCHMARK.name  # the XTREME score's column and target label: the name of its benchmark
 
 
 # ------------------------------------------------------------------------------------------- reading
@@ -119,7 +120,7 @@ def _score_rows(cell: dict, metrics: dict) -> list[dict]:
 def _per_seed(cells_doc: dict, scores: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     """One row per expected (row, seed): the task scores of the configured targets on `split` and the XTREME
     score (on dev always empty: XQuAD and Tatoeba have no dev split)."""
-    from xstilts.metrics import xtreme_score
+    from xstilts.metrics import benchmark_score
 
     targets = cells_doc["targets"]
     rows = pd.DataFrame([{k: c[k] for k in [*ROW_KEYS, "seed", "label"]} for c in cells_doc["cells"]])
@@ -128,7 +129,7 @@ def _per_seed(cells_doc: dict, scores: pd.DataFrame, split: str = "test") -> pd.
     wide = task.pivot_table(index=[*ROW_KEYS, "seed"], columns="target", values="value", aggfunc="first")
     table = rows.merge(wide.reset_index(), on=[*ROW_KEYS, "seed"], how="left").reindex(
         columns=[*ROW_KEYS, "seed", "label", *targets])
-    xt = [xtreme_score({t: r[t] for t in targets if pd.notna(r[t])}) for _, r in table.iterrows()]
+    xt = [benchmark_score({t: r[t] for t in targets if pd.notna(r[t])}, XTREME) for _, r in table.iterrows()]
     table[XTREME] = pd.Series([np.nan if x is None else float(x) for x in xt], index=table.index, dtype=float)
     return table
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from xstilts.registry import XTREME_BENCHMARK
 from xstilts.uncertainty import interval_text
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable on this grid"
@@ -81,7 +82,7 @@ CLAIMS: tuple[Claim, ...] = (
 )
 COLUMNS = ["claim", "backbone", "adaptation", "statement", "paper_value", "source", "checked", "test", "estimate",
            "low", "high", "verdict", "detail"]
-RETRIEVAL, QA = ("bucc2018", "tatoeba"), ("xquad", "mlqa", "tydiqa")
+RETRIEVAL, QA = XTREME_BENCHMARK.groups["retrieval"], XTREME_BENCHMARK.groups["qa"]
 
 
 @dataclass
@@ -151,9 +152,7 @@ def _group_gain(ctx: Context, group: tuple[str, ...], other: tuple[str, ...], la
 
 
 def _retrieval_large(ctx: Context, claim: Claim) -> dict:
-    from xstilts.registry import target_tasks
-
-    return _group_gain(ctx, RETRIEVAL, tuple(t for t in target_tasks() if t not in RETRIEVAL), larger=True)
+    return _group_gain(ctx, RETRIEVAL, tuple(t for t in XTREME_BENCHMARK.tasks if t not in RETRIEVAL), larger=True)
 
 
 def _qa_moderate(ctx: Context, claim: Claim) -> dict:

@@ -3,7 +3,7 @@
 Every cell writes its own `predictions/<task>/test-<lang>.*` and `labels/...` (xstilts.evaluate.write_submission,
 phases.run_retrieve). The XTREME leaderboard and the official folder scorer want them together: one folder with a
 sub-folder per task named as the official scorer's tasks (google-research/xtreme evaluate.py 522434d:102-112,
-`TASK2LANGS`: udpos panx xnli pawsx xquad mlqa tydiqa bucc2018 tatoeba, the registry's target names), each
+`TASK2LANGS`: udpos panx xnli pawsx xquad mlqa tydiqa bucc2018 tatoeba, the tasks of registry.XTREME_BENCHMARK), each
 holding `test-<lang>.json` for the QA group and `test-<lang>.tsv` otherwise (lines 176-181), and
 `evaluate(prediction_folder, label_folder)` (line 160) walks both folders' task sub-folders (lines 169-175).
 The export checks each file pair the way that scorer reads it, so a folder it writes is one the scorer parses.
@@ -19,7 +19,7 @@ from xstilts.errors import UserError
 from xstilts.evaluate import read_submission, submission_name
 from xstilts.grid import PHASE_DIRS
 from xstilts.io import atomic_path, read_json, write_json
-from xstilts.registry import XTREME_LANGUAGES, get_task, target_tasks
+from xstilts.registry import XTREME_BENCHMARK, XTREME_LANGUAGES, get_task
 
 SPLIT = "test"  # the submission is the test split; dev files of the cells stay where they are
 
@@ -65,13 +65,13 @@ def export(row: Path, out: Path) -> dict:
     if not row.is_dir():
         raise UserError(f"--row {row}: no such directory; expected a results row directory "
                         f"(results/<experiment>/<backbone>/<adaptation>/seed<seed>/<intermediate>/<variant>)")
-    present = [t for t in target_tasks() if (_cell_dir(row, t) / "metrics.json").is_file()]
+    present = [t for t in XTREME_BENCHMARK.tasks if (_cell_dir(row, t) / "metrics.json").is_file()]
     if not present:
         raise UserError(f"--row {row}: no scored cell (eval/<target>/metrics.json or "
                         f"retrieval/<target>/metrics.json); expected a results row directory whose cells have run")
     manifest = {"row": str(row), "split": SPLIT, "tasks": {}, "missing_tasks": [], "scores": {}}
     with atomic_path(out) as tmp:
-        for task_name in target_tasks():
+        for task_name in XTREME_BENCHMARK.tasks:
             if task_name not in present:
                 manifest["missing_tasks"].append(task_name)
                 continue
@@ -97,7 +97,7 @@ def main(args) -> int:
     manifest = export(Path(args.row), Path(args.out))
     incomplete = {t: v["official_languages_missing"] for t, v in manifest["tasks"].items()
                   if v["official_languages_missing"]}
-    print(f"export: {len(manifest['tasks'])} of {len(target_tasks())} tasks to {args.out}"
+    print(f"export: {len(manifest['tasks'])} of {len(XTREME_BENCHMARK.tasks)} tasks to {args.out}"
           + (f"; missing tasks: {', '.join(manifest['missing_tasks'])}" if manifest["missing_tasks"] else ""))
     if incomplete:
         print(f"export: {len(incomplete)} tasks lack official XTREME languages (see manifest.json); the official "

@@ -182,7 +182,8 @@ def _check_names(config: dict) -> None:
     settings = [s for s in config["intermediate"] if s != NONE]
     for variant, names in config["variants"].items():
         _check_subset(f"variants.{variant}", names, settings, "an intermediate setting listed in `intermediate`")
-    _check_subset("targets", config["targets"], registry.target_tasks(), "an XTREME target")
+    _check_subset("benchmark", [config["benchmark"]], list(registry.BENCHMARKS), "a benchmark of the registry")
+    _check_subset("targets", config["targets"], registry.target_tasks(), "a target task")
     for adaptation, selector in config["adaptations"].items():
         if selector:
             _check_subset(f"adaptations.{adaptation}.intermediate", selector.get("intermediate"),
@@ -261,7 +262,9 @@ def _check_hparams(config: dict) -> None:
 
 # ------------------------------------------------------------------------------------------- grid
 def targets(config: dict) -> list[str]:
-    return list(config["targets"] or registry.target_tasks())
+    """The configured targets; none configured: the tasks of the config's benchmark (not every registry target,
+    so that registering a target changes no existing config's grid)."""
+    return list(config["targets"] or registry.get_benchmark(config["benchmark"]).tasks)
 
 
 def eval_targets(config: dict) -> list[str]:

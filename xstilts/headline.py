@@ -23,7 +23,7 @@ import pandas as pd
 
 from xstilts.errors import DataError
 from xstilts.io import read_json
-from xstilts.registry import get_task, target_tasks
+from xstilts.registry import XTREME_BENCHMARK, get_task, target_tasks
 from xstilts.uncertainty import Replicates, baseline_of
 
 COLUMNS = ["backbone", "adaptation", "target", "chosen", "selected_on", "dev_score", "estimate", "low", "high",
@@ -115,8 +115,9 @@ def headline_table(replicates: Replicates, dev: pd.DataFrame, row_keys: list[str
                             "selected_on": pick["selected_on"], "dev_score": pick["dev_score"], **value,
                             **{f"delta{s}": diff.get(k) for s, k in (("", "delta"), ("_low", "low"),
                                                                       ("_high", "high"))}, "p": diff.get("p")})
-        if all(picks.values()):
-            overall = _combined(replicates, {t: p["row"] for t, p in picks.items()}, row_keys)
+        xtreme_picks = {t: picks[t] for t in XTREME_BENCHMARK.tasks}  # any other target is not part of it
+        if all(xtreme_picks.values()):
+            overall = _combined(replicates, {t: p["row"] for t, p in xtreme_picks.items()}, row_keys)
             if overall is not None:
                 records.append({"backbone": backbone, "adaptation": adaptation, "target": XTREME,
                                 "chosen": "best per target (dev)", "selected_on": "per target, above", **overall})

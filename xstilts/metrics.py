@@ -1,4 +1,4 @@
-"""Official XTREME scoring: per-language metrics, task scores and the XTREME score.
+"""Official XTREME scoring: per-language metrics, task scores and benchmark scores (registry.BENCHMARKS).
 
 Every definition follows the official XTREME scorer (google-research/xtreme `evaluate.py` and the SQuAD v1.1
 and MLQA evaluation scripts it calls), so numbers are comparable with the leaderboard. Scores are percent.
@@ -19,7 +19,7 @@ from typing import Callable, Hashable, Iterable, Mapping, Sequence
 
 from xstilts import kinds
 from xstilts.errors import DataError, UserError
-from xstilts.registry import XTREME_GROUPS, get_task, target_tasks
+from xstilts.registry import get_benchmark, get_task, target_tasks
 
 
 def _percent(numerator: float, denominator: float) -> float:
@@ -245,27 +245,33 @@ def _target_score(task_scores: Mapping[str, float | None], name: str) -> float |
 
 
 def _check_names(task_scores: Mapping[str, float | None]) -> None:
+    """Every name is a target task (of any benchmark): a score under any other name is a caller's mistake."""
     targets = set(target_tasks())
     for name in task_scores:
         if name not in targets:
             get_task(name)  # unknown name: UserError listing the known tasks
-            raise UserError(f"task {name!r} is not an XTREME target task; expected one of {sorted(targets)}")
+            raise UserError(f"task {name!r} is not a target task; expected one of {sorted(targets)}")
 
 
-def xtreme_score(task_scores: Mapping[str, float | None]) -> float | None:
-    """Unweighted mean of the 9 target task scores; None unless all 9 are present (never a partial mean)."""
-    _check_names(task_scores)
-    values = [_target_score(task_scores, name) for name in target_tasks()]
+def _mean_if_complete(task_scores: Mapping[str, float | None], names: Sequence[str]) -> float | None:
+    """Unweighted mean of the scores of `names`; None unless every one is present (never a partial mean)."""
+    values = [_target_score(task_scores, name) for name in names]
     if any(v is None for v in values):
         return None
     return sum(values) / len(values)
 
 
-def group_scores(task_scores: Mapping[str, float | None]) -> dict[str, float | None]:
-    """Mean task score per XTREME group (classification, tagging, qa, retrieval); None if any is missing."""
+def benchmark_score(task_scores: Mapping[str, float | None], benchmark: str = "xtreme") -> float | None:
+    """The benchmark's score (its `aggregate`, XTREME's: the unweighted mean of its 9 task scores), from its own
+    tasks only: scores of other targets are not part of it, so registering a target never changes it."""
+    tasks = get_benchmark(benchmark).tasks
     _check_names(task_scores)
-    out: dict[str, float | None] = {}
-    for group in XTREME_GROUPS:
-        values = [_target_score(task_scores, name) for name in target_tasks() if get_task(name).group == group]
-        out[group] = None if any(v is None for v in values) else sum(values) / len(values)
-    return out
+    return _mean_if_complete(task_scores, tasks)
+
+
+def group_scores(task_scores: Mapping[str, float | None], benchmark: str = "xtreme") -> dict[str, float | None]:
+    """Mean task score per group of the benchmark (XTREME: classification, tagging, qa, retrieval); each None
+    unless all of its tasks are present."""
+    groups = get_benchmark(benchmark).groups
+    _check_names(task_scores)
+    return {group: _mean_if_complete(task_scores, names) for group, names in groups.items()}

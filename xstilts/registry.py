@@ -177,7 +177,6 @@ class Task:
     sources: dict[str, tuple[Source, ...]]
     labels: tuple[str, ...] | None = None  # None: label set read from the training data (CCG supertags)
     train_on: str | None = None  # targets: the task whose ENGLISH training split fine-tunes the model
-    group: str | None = None  # targets: XTREME score group
     # Tasks sharing a head name share one head in multi-task training. None (every task today): the task's own
     # head, as jiant gives each task of a mix (configurator.py:431-433; docs/protocol.md "Multi-task mix").
     head: str | None = None
@@ -283,19 +282,19 @@ _register(Task(
 # --------------------------------------------------------------------------------------------- target
 _register(Task(
     "xnli", "target", "pair_classification", "accuracy", XTREME_LANGUAGES["xnli"], labels=NLI_LABELS,
-    train_on="mnli", group="classification", description="XNLI (trained on MNLI)",
+    train_on="mnli", description="XNLI (trained on MNLI)",
     sources={"dev": _src(_X, "XNLI", "validation", "xnli"), "test": _src(_X, "XNLI", "test", "xnli")},
 ))
 _register(Task(
     "pawsx", "target", "pair_classification", "accuracy", XTREME_LANGUAGES["pawsx"], labels=("0", "1"),
-    train_on="pawsx", group="classification", description="PAWS-X (labels are strings '0'/'1')",
+    train_on="pawsx", description="PAWS-X (labels are strings '0'/'1')",
     sources={"train": _src(_X, "PAWS-X.{lang}", "train", "pawsx"),
              "dev": _src(_X, "PAWS-X.{lang}", "validation", "pawsx"),
              "test": _src(_X, "PAWS-X.{lang}", "test", "pawsx")},
 ))
 _register(Task(
     "udpos", "target", "tagging", "seqeval_f1", XTREME_LANGUAGES["udpos"], labels=UPOS_TAGS,
-    train_on="udpos", group="tagging", description="UD-POS v2.5 (seqeval over raw UPOS strings)",
+    train_on="udpos", description="UD-POS v2.5 (seqeval over raw UPOS strings)",
     sources={"train": _src(_X, "udpos.{udpos_name}", "train", "udpos"),
              "dev": _src(_X, "udpos.{udpos_name}", "validation", "udpos", languages=tuple(
                  x for x in XTREME_LANGUAGES["udpos"] if x not in UDPOS_TEST_ONLY)),
@@ -303,40 +302,80 @@ _register(Task(
 ))
 _register(Task(
     "panx", "target", "tagging", "seqeval_f1", XTREME_LANGUAGES["panx"], labels=PANX_TAGS,
-    train_on="panx", group="tagging", description="PAN-X / WikiANN NER",
+    train_on="panx", description="PAN-X / WikiANN NER",
     sources={"train": _src(_X, "PAN-X.{lang}", "train", "panx"),
              "dev": _src(_X, "PAN-X.{lang}", "validation", "panx"),
              "test": _src(_X, "PAN-X.{lang}", "test", "panx")},
 ))
 _register(Task(
-    "xquad", "target", "qa", "squad", XTREME_LANGUAGES["xquad"], train_on="squad_v1", group="qa",
+    "xquad", "target", "qa", "squad", XTREME_LANGUAGES["xquad"], train_on="squad_v1",
     description="XQuAD (trained on SQuAD v1.1)", sources={"test": _src(_X, "XQuAD.{lang}", "validation", "squad")},
 ))
 _register(Task(
-    "mlqa", "target", "qa", "mlqa", XTREME_LANGUAGES["mlqa"], train_on="squad_v1", group="qa",
+    "mlqa", "target", "qa", "mlqa", XTREME_LANGUAGES["mlqa"], train_on="squad_v1",
     description="MLQA, context language = question language (trained on SQuAD v1.1)",
     sources={"dev": _src(_X, "MLQA.{lang}.{lang}", "validation", "squad"),
              "test": _src(_X, "MLQA.{lang}.{lang}", "test", "squad")},
 ))
 _register(Task(
-    "tydiqa", "target", "qa", "squad", XTREME_LANGUAGES["tydiqa"], train_on="tydiqa", group="qa",
+    "tydiqa", "target", "qa", "squad", XTREME_LANGUAGES["tydiqa"], train_on="tydiqa",
     description="TyDiQA-GoldP (English part of train; dev used as test)",
     sources={"train": _src(_X, "tydiqa", "train", "squad", id_prefix="english-"),
              "test": _src(_X, "tydiqa", "validation", "squad", id_prefix="{tydiqa_name}-")},
 ))
 _register(Task(
-    "bucc2018", "target", "bitext_mining", "bucc_f1", XTREME_LANGUAGES["bucc2018"], group="retrieval",
+    "bucc2018", "target", "bitext_mining", "bucc_f1", XTREME_LANGUAGES["bucc2018"],
     description="BUCC 2018 mining: original files (pools + gold) from a local directory",
     sources={"dev": _src("bucc2018", "{lang}-en", "sample", "bucc_original", manual=_BUCC_STEP),
              "test": _src("bucc2018", "{lang}-en", "training", "bucc_original", manual=_BUCC_STEP)},
 ))
 _register(Task(
-    "tatoeba", "target", "bitext_retrieval", "accuracy", XTREME_LANGUAGES["tatoeba"], group="retrieval",
+    "tatoeba", "target", "bitext_retrieval", "accuracy", XTREME_LANGUAGES["tatoeba"],
     description="Tatoeba 1-NN retrieval: English queries, source-language index (as XTREME's code)",
     sources={"test": _src(_X, "tatoeba.{iso3}", "validation", "tatoeba")},
 ))
 
-XTREME_GROUPS = ("classification", "tagging", "qa", "retrieval")
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A named set of target tasks with its own aggregate score.
+
+    A benchmark's score reads only its own tasks, so registering another target never changes it; a task's
+    group belongs to the benchmark (XTREME-R groups the same tasks differently), so it is stated here alone.
+    """
+
+    name: str
+    # Group -> its tasks. Groups and the tasks within them are in the benchmark's official order, so `tasks`
+    # (their concatenation) is the official task order.
+    groups: dict[str, tuple[str, ...]]
+    # How the score is defined; the only definition there is so far: the unweighted mean of the task scores,
+    # reported only when every task has one (metrics.benchmark_score).
+    aggregate: Literal["task_mean"]
+    evidence: str  # where the task set, groups and aggregate are stated
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(name for names in self.groups.values() for name in names)
+
+
+XTREME_BENCHMARK = Benchmark(
+    "xtreme",
+    {"classification": ("xnli", "pawsx"), "tagging": ("udpos", "panx"), "qa": ("xquad", "mlqa", "tydiqa"),
+     "retrieval": ("bucc2018", "tatoeba")},
+    "task_mean",
+    "xtreme.md section 4 and google-research/xtreme evaluate.py (b5d31e7): GROUP2TASK for the groups, "
+    "`overall_scores['all_task']` = the sum of the 9 task scores / 9, shown only when all 9 are present; "
+    "task order: xtreme.md section 2",
+)
+# XTREME-R (issue 16) goes here as its own Benchmark once XCOPA, LAReQA and Mewsli-X are registered targets.
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (XTREME_BENCHMARK,)}
+
+
+def get_benchmark(name: str) -> Benchmark:
+    try:
+        return BENCHMARKS[name]
+    except KeyError:
+        raise UserError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(BENCHMARKS)}") from None
 
 
 def get_task(name: str) -> Task:
@@ -379,9 +418,11 @@ def source_format_args(lang: str) -> dict[str, str]:
 
 
 def task_records() -> list[dict]:
+    """`xstilts tasks`: one record per task; `group` is the task's XTREME group (None outside XTREME)."""
+    xtreme_group = {name: group for group, names in XTREME_BENCHMARK.groups.items() for name in names}
     return [
         {"name": t.name, "role": t.role, "kind": t.kind, "metric": t.metric, "train_on": t.train_on,
-         "group": t.group, "head": t.head_name, "labels": list(t.labels) if t.labels else None,
+         "group": xtreme_group.get(t.name), "head": t.head_name, "labels": list(t.labels) if t.labels else None,
          "languages": list(t.languages),
          "sources": {s: [f"{x.path}:{x.config or ''}:{x.split}" for x in xs] for s, xs in t.sources.items()},
          "schema": t.schema, "description": t.description}

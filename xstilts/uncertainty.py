@@ -31,7 +31,7 @@ from typing import Hashable, Iterable
 import numpy as np
 
 from xstilts.errors import DataError
-from xstilts.registry import get_task, target_tasks
+from xstilts.registry import XTREME_BENCHMARK, get_task
 
 N_RESAMPLES = 1000  # enough for a 95% percentile interval; the demo summary stays cheap
 LEVEL = 0.95
@@ -264,7 +264,7 @@ def _add_xtreme(out: Replicates) -> None:
     seed has all 9 (as the transfer matrix's XTREME column, never a partial mean)."""
     from xstilts.aggregate import XTREME
 
-    names = target_tasks()
+    names = XTREME_BENCHMARK.tasks
     for row, seeds in out.row_seeds.items():
         per_task = [out.task.get((row, t), {}) for t in names]
         if not all(seeds <= set(p) for p in per_task):
