@@ -27,8 +27,6 @@ _TRAIN = {
     "save_every": 500,  # optimizer steps between resumable-state saves
     "log_every": 50,  # optimizer steps between progress lines (loss, lr, grad norm, tokens/s, ETA) ...
     "log_seconds": 60,  # ... or seconds, whichever comes first; logging never changes what is trained
-    "log_every": 50,  # optimizer steps between progress lines (loss, lr, grad norm, tokens/s, ETA) ...
-    "log_seconds": 60,  # ... or seconds, whichever comes first; logging never changes what is trained
     "bf16": "auto",  # autocast to bf16 on CUDA
     "compile": False,  # torch.compile the encoder
     "lora_r": 8,
@@ -42,10 +40,6 @@ _TRAIN = {
     # at chance (docs/synth.md).
     "pooling": "auto",
 }
-
-# Hyperparameters that only change what a job prints, never what it computes: left out of the resumable
-# state's job key, so changing them keeps a job's saved state usable.
-LOG_KEYS = ("log_every", "log_seconds")
 
 # Hyperparameters that only change what a job prints, never what it computes: left out of the resumable
 # state's job key, so changing them keeps a job's saved state usable.
