@@ -61,7 +61,7 @@ def test_every_kind_is_complete(name):
         assert kind.head in HEADS
         for method in ("encode", "predict", "score"):
             assert getattr(type(kind), method) is not getattr(TaskKind, method), f"{name} lacks {method}"
-    assert kind.submission_ext in ("tsv", "json")
+    assert kind.submission_ext in ("tsv", "json", "jsonl")  # the suffixes the official scorer opens
 
 
 def test_every_registry_task_names_a_known_kind_and_an_unknown_one_is_refused():

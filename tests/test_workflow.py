@@ -86,6 +86,17 @@ def test_dry_run_lists_the_whole_grid(name, tmp_path):
     assert job_counts(result.stdout) == expected_counts(load(name))
 
 
+def test_an_xtreme_r_target_joins_the_grid_by_name(tmp_path):
+    """XCOPA (not an XTREME task, so never a default target) runs when a config names it: its own prepare and
+    fine-tuning jobs, and its evaluation in each row's one evaluate job."""
+    cfg = {**load("ci"), "targets": ["xnli", "xcopa"], "languages": ["en", "de", "zh"]}
+    result = snakemake(tmp_path, CONFIGS["ci"], "-n", "--quiet", "rules", "--config", "targets=[xnli,xcopa]",
+                       "languages=[en,de,zh]")
+    assert result.returncode == 0, result.stderr
+    assert job_counts(result.stdout) == expected_counts(cfg)
+    assert grid.languages(grid.check_config(cfg, SCHEMA), "xcopa") == ["zh"]
+
+
 def test_backbone_selector_replaces_where_config_backbones_merge(tmp_path):
     """`--config backbones={...}` merges into the file's backbones (both run); `backbone=NAME` keeps one."""
     extra = ("backbones={mbert: {kind: hub, model: google-bert/bert-base-multilingual-cased, revision: "
@@ -170,7 +181,7 @@ def test_unknown_task_name_is_named_with_its_key():
 
 
 def test_unknown_target_and_variant_task_are_named():
-    assert "config key targets" in invalid(lambda c: c.update(targets=["xnli", "xcopa"]))
+    assert "config key targets" in invalid(lambda c: c.update(targets=["xnli", "xwinograd"]))
     msg = invalid(lambda c: c["variants"].update(mt=["qqp", "paws"]))
     assert "variants.mt" in msg and "'paws'" in msg
 

@@ -110,3 +110,17 @@ def evaluate_folder(prediction_folder, label_folder, task_languages: dict[str, l
             score["avg_metric"] = score["avg_accuracy"]
         detailed[task] = dict(score)
     return detailed
+
+
+def read_xcopa(path) -> list:
+    """XTREME-R's `read_xcopa` (google-research/xtreme evaluate.py, 838c13b:63-71): one JSON object per line,
+    its `label` kept, for prediction and label files alike."""
+    return [json.loads(line)["label"] for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def xcopa_accuracy(pred_file, label_file) -> float:
+    """`evaluate_one_task` for xcopa: equal line counts asserted (838c13b:231-234), then positional accuracy x 100
+    (`accuracy`, 81-84)."""
+    preds, labels = read_xcopa(pred_file), read_xcopa(label_file)
+    assert len(preds) == len(labels)
+    return 100.0 * sum(p == g for p, g in zip(preds, labels)) / len(labels)

@@ -20,8 +20,9 @@ from xstilts.uncertainty import interval_text
 
 INFERENCE, ROLES, SPANS = "inference", "roles", "spans"
 WORD_CLASS, ENTITY_TYPE, CHOICE, ALIGNMENT = "word_class", "entity_type", "choice", "alignment"
-# The skill(s) each English intermediate task and each XTREME target exercises. `choice` has no target
-# (its tasks are planted nulls everywhere); `alignment` has no English task (only the mlm variant adds it).
+# The skill(s) each English intermediate task and each target exercises. `choice`'s only target is XTREME-R's
+# XCOPA (not an XTREME task: in an XTREME grid the choice tasks are planted nulls everywhere); `alignment` has
+# no English task (only the mlm variant adds it).
 SKILLS: dict[str, frozenset[str]] = {
     "anli_plus": frozenset({INFERENCE}), "mnli": frozenset({INFERENCE}), "xnli": frozenset({INFERENCE}),
     "qqp": frozenset({ROLES}), "pawsx": frozenset({ROLES}),
@@ -29,6 +30,7 @@ SKILLS: dict[str, frozenset[str]] = {
     "xquad": frozenset({SPANS}), "mlqa": frozenset({SPANS}), "tydiqa": frozenset({SPANS}),
     "ccg": frozenset({WORD_CLASS, ENTITY_TYPE}), "udpos": frozenset({WORD_CLASS}), "panx": frozenset({ENTITY_TYPE}),
     "hellaswag": frozenset({CHOICE}), "commonsenseqa": frozenset({CHOICE}), "cosmosqa": frozenset({CHOICE}),
+    "xcopa": frozenset({CHOICE}),
     "bucc2018": frozenset({ALIGNMENT}), "tatoeba": frozenset({ALIGNMENT}),
 }
 # What a multilingual variant adds over its English counterpart whatever its task. `mt` (the task's own

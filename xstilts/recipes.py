@@ -69,6 +69,10 @@ TASK_RECIPES: dict[str, dict] = {
     "panx": {"epochs": 10, "grad_accum": 8},
     "squad_v1": {"epochs": 2, "grad_accum": 4, "max_length": 384},  # XQuAD, MLQA
     "tydiqa": {"epochs": 2, "grad_accum": 4, "max_length": 384},
+    # XCOPA is XTREME-R's, not the X-STILTs authors': its baseline's COPA stage for XLM-R Large
+    # (google-research/xtreme scripts/train_xcopa.sh, 838c13b:29-54: 5 epochs, lr 3e-5, per-GPU batch 2 x
+    # accumulation 16, max_seq_length 128; docs/protocol.md "XCOPA")
+    "xcopa": {"epochs": 5, "lr": 3e-5, "batch_size": 2, "grad_accum": 16, "max_length": 128},
 }
 
 # Evaluation windows per target: the QA test sets are tokenised at 384 like their training data

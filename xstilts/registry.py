@@ -29,6 +29,12 @@ XTREME_LANGUAGES: dict[str, tuple[str, ...]] = {
                       "sw zh kk tr et fi hu").split()),
 }
 
+# XTREME-R's lists for its new targets, in the official scorer's order (google-research/xtreme evaluate.py,
+# 838c13b, XTREME_R_TASK2LANGS lines 160-176; docs/data.md "XTREME-R").
+XTREME_R_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "xcopa": tuple("et ht id it qu sw ta th tr vi zh".split()),  # no English test set
+}
+
 # Config-name spellings the hub uses for some tasks.
 UDPOS_CONFIG_NAME = {
     "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
@@ -84,7 +90,8 @@ class Source:
     # validation split: they are test-only.)
     languages: tuple[str, ...] | None = None
     # Hub only: read these parquet files (a glob in the repository, placeholders allowed) instead of the
-    # README `configs:` entry, for layouts without one (`refs/convert/parquet`) or a first shard of a dump.
+    # README `configs:` entry, for layouts without one (`refs/convert/parquet`) or a first shard of a dump;
+    # `config` then names only the local mirror's folder.
     data_files: str | None = None
 
     @property
@@ -125,6 +132,13 @@ REPOS: dict[str, HubRepo] = {r.id if k is None else k: r for k, r in [
                                "§8: lighteval pin, parquet [C]; config default")),
     ("cosmos_qa", HubRepo("allenai/cosmos_qa", "7abfcdbc4014160732caee7b065177e7ac54679b", None,
                           "§9: main holds the loading script cosmos_qa.py [V]: manual source")),
+    ("xcopa", HubRepo("cambridgeltl/xcopa", "042f78955ba48e6404616762fa6e05e839c3907a", None,
+                      "docs/data.md 'XTREME-R sources': 'Convert dataset to Parquet (#3)' on main [V commit page]; <lang>/{validation,test}-"
+                      "00000-of-00001.parquet [V PR #3 files]; whether xcopa.py is gone there [U]: read by "
+                      "data_files")),
+    ("super_glue", HubRepo("aps/super_glue", "refs/convert/parquet", None,
+                           "docs/data.md 'XTREME-R sources': the parquet export holds copa/{train,validation,test}/0000.parquet [V commit "
+                           "5ac8656 'Update parquet files']; its commit is not known: `xstilts lock` resolves it")),
     (None, HubRepo("google/xtreme", "21f88c0ff5bf413a83c854eb00050e75d245161f", None,
                    "§1: tip of refs/pr/9 'Delete loading script', 183 parquet configs [V]")),
     (None, HubRepo("facebook/xnli", "b8dd5d7af51114dbda02c0e3f6133f332186418e", None,
@@ -334,6 +348,15 @@ _register(Task(
     description="Tatoeba 1-NN retrieval: English queries, source-language index (as XTREME's code)",
     sources={"test": _src(_X, "tatoeba.{iso3}", "validation", "tatoeba")},
 ))
+_register(Task(
+    "xcopa", "target", "multiple_choice", "accuracy", XTREME_R_LANGUAGES["xcopa"], labels=("0", "1"),
+    train_on="xcopa", description="XCOPA (XTREME-R; trained on English COPA train + validation, as XTREME-R's "
+                                  "third_party/xcopa_data/xcopa_data.py builds `en`)",
+    sources={"train": (Source("super_glue", "copa", "train", "copa", data_files="copa/train/0000.parquet"),
+                       Source("super_glue", "copa", "validation", "copa",
+                              data_files="copa/validation/0000.parquet")),
+             "test": _src("xcopa", "{lang}", "test", "xcopa", data_files="{lang}/test-00000-of-00001.parquet")},
+))
 
 
 @dataclass(frozen=True)
@@ -523,6 +546,9 @@ SIZE_FACTS: dict[str, dict] = {
                                 "sentences per pair in 'training', ~10x fewer in 'sample'; gold pairs: xtreme.md)"},
     "tatoeba": {"test": 2_000, "tokens": 12, "sequences": 1,
                 "counts_from": "xtreme.md section 2 (<= 1,000 pairs/lang: 2 sentences each)"},
+    "xcopa": {"train": 500, "test": 500, "tokens": 20, "sequences": 2,
+              "counts_from": "COPA train 400 + validation 100 [U]; XCOPA test 500/lang [V cambridgeltl/xcopa "
+                             "e2e9d7f, counted]"},
 }
 SIZE_FACTS_TOKENS_GRADE = _E
 # The MLM corpus (variant mlm) draws as many sentences as the task has examples; mean tokens of one Wikipedia

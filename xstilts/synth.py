@@ -582,6 +582,29 @@ def _hellaswag_row(w, item, R: Renderer, m: Meta) -> dict:
             "split_type": "indomain", "label": str(label)}
 
 
+def _copa_items(w: World, rng, n: int, task: Task) -> list:
+    """(fact, next verb, [object of choice 1, of choice 2], label, cause|effect): HellaSwag's rule with two
+    choices (the right one goes on with the same object), so COPA / XCOPA share its `choice` skill."""
+    items = []
+    for _ in range(n):
+        f = w.fact(rng, org=None, adv=None)
+        objs = [f.obj, _other(rng, range(len(EN_OBJECTS)), f.obj)]
+        label = int(rng.integers(2))
+        objs[0], objs[label] = objs[label], objs[0]
+        items.append((f, _other(rng, range(len(EN_VERBS)), f.verb), objs, label, _pick(rng, ("cause", "effect"))))
+    return items
+
+
+def _copa_row(w, item, R: Renderer, m: Meta) -> dict:
+    """SuperGLUE COPA's columns (XCOPA's add `changed`); `question` is the English word in every language, as
+    in XCOPA's files."""
+    f, verb, objs, label, relation = item
+    row = {"premise": R.sentence(R.fact(f)), "choice1": R.sentence(R.fact(Fact(f.person, verb, objs[0]))),
+           "choice2": R.sentence(R.fact(Fact(f.person, verb, objs[1]))), "question": relation, "idx": m.index,
+           "label": label}
+    return {**row, "changed": False} if m.source.raw_schema == "xcopa" else row
+
+
 def _csqa_items(w: World, rng, n: int, task: Task) -> list:
     """(fact, ask obj|loc, 5 choices, label, id): the statement, then a question about its object or place."""
     items = []
@@ -787,6 +810,11 @@ GENERATORS: dict[str, Gen] = {
     "cosmos_qa": Gen(_cosmos_items, _cosmos_row, pa.schema(
         [("id", _S), ("context", _S), ("question", _S)] + [(f"answer{k}", _S) for k in range(4)] +
         [("label", _I32)]), train_scale=10),
+    "copa": Gen(_copa_items, _copa_row, pa.schema([("premise", _S), ("choice1", _S), ("choice2", _S),
+                                                   ("question", _S), ("idx", _I32), ("label", _I32)])),
+    "xcopa": Gen(_copa_items, _copa_row, pa.schema([("premise", _S), ("choice1", _S), ("choice2", _S),
+                                                    ("question", _S), ("label", _I32), ("idx", _I32),
+                                                    ("changed", pa.bool_())])),
     "ccg": Gen(_sentence_items, _ccg_row, pa.schema([("tokens", _STRS), ("supertags", _STRS)])),
     "xnli": Gen(_nli_items, _xnli_row, pa.schema([("language", _S), ("sentence1", _S), ("sentence2", _S),
                                                   ("gold_label", _S)])),

@@ -33,6 +33,9 @@ XTREME_MOVED_COMMIT = fake_commit("google/xtreme", "a later parquet commit")
 COSMOS_SCRIPT_COMMIT = REPOS["cosmos_qa"].revision  # section 9: main still holds cosmos_qa.py
 XQUAD_SCRIPT_COMMIT = "41d9ea3c3faee14b30cf35004a805dd92558d373"  # section 11: main is xquad_xtreme.py
 XQUAD_PARQUET_COMMIT = fake_commit("juletxara/xquad_xtreme", "refs/convert/parquet")
+SUPER_GLUE_PARQUET_COMMIT = fake_commit("aps/super_glue", "refs/convert/parquet")
+# Repositories whose replica is not the generic `<config>/<split>-00000-of-00001.parquet` + README layout.
+OWN_LAYOUT = ("aps/super_glue",)
 
 _CLASS_LABELS = {
     "anli": {"label": datasets.ClassLabel(names=list(NLI_LABELS))},
@@ -42,6 +45,8 @@ _CLASS_LABELS = {
     "xnli_mt": {"label": datasets.ClassLabel(names=list(NLI_LABELS))},
     "udpos": {"pos_tags": datasets.Sequence(datasets.ClassLabel(names=list(UPOS_TAGS)))},
     "panx": {"ner_tags": datasets.Sequence(datasets.ClassLabel(names=list(PANX_TAGS)))},
+    "copa": {"label": datasets.ClassLabel(names=["choice1", "choice2"]), "idx": datasets.Value("int32")},
+    "xcopa": {"label": datasets.Value("int32"), "idx": datasets.Value("int32")},
 }
 
 
@@ -116,6 +121,8 @@ def dataset_repos() -> list[Repo]:
         if rows is None:
             continue
         repo = hub_repo(src)
+        if repo.id in OWN_LAYOUT:
+            continue
         builders.setdefault(repo.id, _Builder()).add(src.config or repo.config, src.split, rows, src.raw_schema)
     repos = []
     for repo_id, b in builders.items():
@@ -124,7 +131,7 @@ def dataset_repos() -> list[Repo]:
         repos.append(r)
     xtreme = next(r for r in repos if r.id == "google/xtreme")
     _xtreme_history(xtreme)
-    return repos + [_cosmos(), _xnli(), _xquad_xtreme(), _wikipedia(), _mteb_bucc()]
+    return repos + [_cosmos(), _xnli(), _xquad_xtreme(), _super_glue(), _wikipedia(), _mteb_bucc()]
 
 
 def _xtreme_history(repo: Repo) -> None:
@@ -170,6 +177,18 @@ def _xquad_xtreme() -> Repo:
     files = {pattern.format(**source_format_args("de")).replace("*", "0000"): parquet(rows, "squad"),
              "de/test/0000.parquet": parquet(fixture(Path("google/xtreme/XQuAD.de/validation")), "squad")}
     r.commit(XQUAD_PARQUET_COMMIT, files, "refs/convert/parquet")
+    return r
+
+
+def _super_glue() -> Repo:
+    """aps/super_glue: the parquet export branch holds `copa/<split>/0000.parquet` (docs/data.md, "XTREME-R
+    sources"), the layout XCOPA's English training sources name by `data_files`; main is not read."""
+    r = Repo("dataset", "aps/super_glue")
+    r.commit(fake_commit("aps/super_glue", "main: a loading script"),
+             {"README.md": b"---\npretty_name: SuperGLUE\n---\n", "super_glue.py": b"# script\n"}, "main")
+    files = {f"copa/{split}/0000.parquet": parquet(fixture(Path(f"super_glue/copa/{split}")), "copa")
+             for split in ("train", "validation")}
+    r.commit(SUPER_GLUE_PARQUET_COMMIT, files, "refs/convert/parquet")
     return r
 
 

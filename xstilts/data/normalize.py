@@ -221,6 +221,23 @@ def _cosmos_qa(c: _Ctx) -> list[dict]:
     return out
 
 
+def _copa(c: _Ctx) -> list[dict]:
+    """COPA / XCOPA: premise, `question` "cause" or "effect", choice1/choice2, label 0/1. The question reads
+    "{premise} What was the {cause|effect}?" against each choice, the pair XTREME-R's baseline feeds its model
+    (google-research/xtreme third_party/run_xcopa.py, 838c13b:288-313); `question` stays the English word in
+    every language, as there. Ids: the source's tag and row (COPA's train and validation both count idx from 0)."""
+    out = []
+    for i, r in enumerate(c.raw.rows):
+        relation = c.text(r, i, "question")
+        if relation not in ("cause", "effect"):
+            raise c.error(f"question {relation!r}; expected 'cause' or 'effect'", i, "question")
+        out.append({"id": c.row_id(i), "lang": c.lang, "context": "",
+                    "question": f"{c.text(r, i, 'premise')} What was the {relation}?",
+                    "choices": [c.text(r, i, "choice1"), c.text(r, i, "choice2")],
+                    "label": c.label_index(c.get(r, i, "label"), i, "label", range(2))})
+    return out
+
+
 # --------------------------------------------------------------------------------------------- tagging
 def _tagging(tag_key: str, names: tuple[str, ...] | None):
     """Tokens + tags of equal length; `names` maps hub ClassLabel ids to tag strings (None: already strings)."""
@@ -310,6 +327,8 @@ NORMALIZERS: dict[str, Callable[[_Ctx], list[dict]]] = {
     "hellaswag": _hellaswag,
     "commonsense_qa": _commonsense_qa,
     "cosmos_qa": _cosmos_qa,
+    "copa": _copa,
+    "xcopa": _copa,
     "ccg": _tagging("supertags", None),
     "xnli": _xnli,
     "pawsx": _pawsx,

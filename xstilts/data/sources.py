@@ -148,7 +148,8 @@ def _read_hub(src: Source, lang: str, revision: str | None, trust_remote_code: b
                         "use --source local --local-dir DIR")
     repo = hub_repo(src)
     revision = revision or repo.revision
-    config = src.config or (None if src.data_files else repo.config)
+    # with data_files the files are named directly: `config` is then only the local mirror's folder
+    config = None if src.data_files else (src.config or repo.config)
     origin = f"hub:{repo.id}{'/' + config if config else ''}:{src.split}@{revision}"
     if trust_remote_code:
         raise UserError(f"{origin}: --trust-remote-code is not supported: datasets 5 no longer runs dataset "
