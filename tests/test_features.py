@@ -100,3 +100,22 @@ def test_qa_windows_locate_the_answer_span(tiny_model_dir, max_length):
     assert hits
     for s, e, offsets in hits:
         assert context[offsets[s][0]:offsets[e][1]].strip() == "Berlin"
+
+
+def test_a_saved_tokenizer_does_not_depend_on_its_last_call(tiny_model_dir, tmp_path):
+    """The backend keeps the last call's truncation (QA windows: only_second with a stride) and save_pretrained
+    would write it; `save_tokenizer` writes the same file whichever call came last (issue 16's demo check found
+    tokenizer.json differing between two runs of one job for this)."""
+    from xstilts.models import save_tokenizer
+
+    files = []
+    for kwargs in ({"truncation": "only_second", "max_length": 16, "stride": 3, "return_overflowing_tokens": True},
+                   {"truncation": True, "max_length": 8}):
+        tok = load_tokenizer(tiny_model_dir)
+        tok(["alpha beta"], ["gamma delta " * 9], **kwargs)
+        save_tokenizer(tok, tmp_path / str(len(files)))
+        files.append((tmp_path / str(len(files)) / "tokenizer.json").read_bytes())
+    assert files[0] == files[1]
+    from transformers import AutoTokenizer
+
+    assert F.tokenizer_fingerprint(AutoTokenizer.from_pretrained(tmp_path / "0")) == F.tokenizer_fingerprint(tok)

@@ -197,11 +197,23 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
             "trainable_non_embedding": trainable - trainable_embedding}
 
 
+def save_tokenizer(tokenizer, out_dir) -> None:
+    """`save_pretrained` without the truncation and padding of the tokenizer's last call, which a fast tokenizer
+    keeps in its backend and writes into tokenizer.json: they are per-call settings (every encoder passes its
+    own), and which call came last depends on which features a job found in the shared cache, so the saved
+    file would differ between two runs of the same job."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_truncation()
+        backend.no_padding()
+    tokenizer.save_pretrained(out_dir)
+
+
 def save_encoder(model: TaskModel, tokenizer, out_dir: Path) -> None:
     """Save the (merged) encoder and tokenizer in save_pretrained layout."""
     merge_lora(model)
     model.encoder.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
+    save_tokenizer(tokenizer, out_dir)
 
 
 def save_model_dir(model: TaskModel, tokenizer, out: str | Path) -> None:

@@ -211,7 +211,7 @@ def run_pretrain(args) -> int:
     from xstilts import recipes
     from xstilts.accounting import CostMeter
     from xstilts.features import encode_text, tokenizer_fingerprint
-    from xstilts.models import MLMOnly, count_parameters
+    from xstilts.models import MLMOnly, count_parameters, save_tokenizer
     from xstilts.pretrain import build_mlm, heldout_mlm_loss, state_tokenizer
     from xstilts.train import Stream, Trainer
 
@@ -239,7 +239,7 @@ def run_pretrain(args) -> int:
     _log(f"pretrain: held-out MLM loss {held['mlm_loss']:.3f} vs unigram baseline {held['unigram_loss']:.3f}")
     with atomic_path(args.out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
-        tok.save_pretrained(tmp)
+        save_tokenizer(tok, tmp)
         write_json(Path(tmp) / "pretrain_log.json", {**log, "heldout": held, "hparams": hp})
         write_json(Path(tmp) / "cost.json", meter.record())
     trainer.cleanup()
