@@ -218,7 +218,7 @@ def test_cli_unknown_hyperparameter(workspace, capsys):
 def test_cli_hyperparameter_of_the_wrong_type(workspace, capsys):
     msg = run_cli(workspace, capsys, "finetune", "--encoder", str(workspace / "encoder"), "--train-task", "mnli",
                   "--data", str(workspace / "data/mnli"), "--hparams", '{"batch_size": "big"}', *train_args(workspace))
-    assert "hyperparameter 'batch_size' must be a positive integer, got 'big'" in msg
+    assert "hyperparameter 'batch_size': 'big' is not of type 'integer'" in msg
 
 
 def test_cli_hparams_that_are_not_json(workspace, capsys):

@@ -125,6 +125,7 @@ def test_a_drift_of_the_config_or_a_default_fails_the_table(monkeypatch):
     drifted["hparams"]["finetune"]["udpos"] = {"epochs": 3}
     assert mismatches(drifted, rows) == ["finetune.udpos.epochs = 3 but row finetune.udpos.epochs says 10"]
     monkeypatch.setitem(recipes.PHASE_DEFAULTS, "retrieval", {**recipes.PHASE_DEFAULTS["retrieval"], "new_knob": 1})
+    monkeypatch.setitem(recipes.HPARAM_RULES, "new_knob", {"type": "integer"})
     assert mismatches(config, rows) == ["retrieval.new_knob = 1 has no row"]
 
 
@@ -289,3 +290,19 @@ def test_qa_questions_keep_at_most_64_tokens(tiny_model_dir):
     ids = encode_qa(rows, tok, 384, 128, train=False)["input_ids"][0]
     n_context = len(tok("beta gamma", add_special_tokens=False)["input_ids"])
     assert len(ids) == 64 + n_context + tok.num_special_tokens_to_add(pair=True)
+
+
+def test_every_hyperparameter_has_one_value_rule_shared_by_config_and_command_line():
+    """recipes.HPARAM_RULES is the only statement of what a value may be: every default obeys it, the config
+    schema gets it from there (the schema file lists none), and a float where an int belongs is refused."""
+    names = set().union(*(set(defaults) for defaults in recipes.PHASE_DEFAULTS.values()))
+    assert names == set(recipes.HPARAM_RULES)
+    for phase in recipes.PHASE_DEFAULTS:
+        recipes.resolve(phase)
+    assert "properties" not in yaml.safe_load(SCHEMA.read_text())["$defs"]["hparams"]
+    with pytest.raises(UserError, match="hyperparameter 'batch_size': 2.0 is not of type 'integer'"):
+        recipes.resolve("finetune", {"batch_size": 2.0})
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["hparams"]["finetune"]["default"]["lora_dropout"] = 1.5
+    with pytest.raises(UserError, match="hparams.finetune.default.lora_dropout: 1.5 is greater than the maximum"):
+        grid.check_config(cfg, SCHEMA)

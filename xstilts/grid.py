@@ -116,6 +116,7 @@ def check_config(config: dict, schema: str | Path, *, locked: bool = True) -> di
     from snakemake.utils import validate
 
     schema_doc = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
+    schema_doc["$defs"]["hparams"]["properties"] = recipes.HPARAM_RULES  # the one statement of the value rules
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema_doc).iter_errors(config))
     if error is not None:
         raise UserError(_schema_message(error))

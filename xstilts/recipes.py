@@ -7,6 +7,8 @@ authors' value and the file and line it comes from (tests/test_protocol.py keeps
 
 from __future__ import annotations
 
+import functools
+
 from xstilts.errors import UserError
 
 _TRAIN = {
@@ -84,6 +86,48 @@ EVAL_RECIPES: dict[str, dict] = {
 }
 
 
+# What value each hyperparameter may take, as JSON Schema, stated once: `resolve` checks every resolved set
+# (a job's `--hparams` over the defaults) against it, and `xstilts.grid.check_config` puts it into the config
+# schema's `hparams` definition, so a config file and a command line are held to the same rules.
+_POSITIVE_INT = {"type": "integer", "minimum": 1}
+HPARAM_RULES: dict[str, dict] = {
+    "lr": {"type": "number", "exclusiveMinimum": 0},
+    "weight_decay": {"type": "number", "minimum": 0},
+    "warmup_ratio": {"type": "number", "minimum": 0, "maximum": 1},
+    "max_grad_norm": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    "epochs": {"type": "number", "exclusiveMinimum": 0},
+    "max_steps": {"type": ["integer", "null"], "minimum": 1},
+    **{key: _POSITIVE_INT for key in ("batch_size", "eval_batch_size", "grad_accum", "max_length", "doc_stride",
+                                      "eval_every", "eval_examples", "patience", "save_every", "log_every",
+                                      "lora_r", "max_answer_length", "bucc_k", "vocab_size", "hidden_size",
+                                      "num_hidden_layers", "num_attention_heads", "intermediate_size")},
+    "log_seconds": {"type": "number", "exclusiveMinimum": 0},
+    "bf16": {"enum": ["auto", True, False]},
+    "compile": {"type": "boolean"},
+    "lora_alpha": {"type": "number", "exclusiveMinimum": 0},
+    "lora_dropout": {"type": "number", "minimum": 0, "maximum": 1},
+    "max_train_examples": {"type": ["integer", "null"], "minimum": 1},
+    "dev_max_examples": {"type": ["integer", "null"], "minimum": 1},
+    "task_sampling": {"enum": ["proportional", "temperature"]},
+    "sampling_temperature": {"type": "number", "exclusiveMinimum": 0},
+    "mlm_ratio": {"type": "number", "minimum": 0},
+    "mlm_probability": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    "layer": {"type": ["integer", "null"], "minimum": 0},
+    "pooling": {"enum": ["auto", "first", "mean"]},
+}
+
+
+@functools.cache
+def _validator():
+    """JSON Schema's validator with `integer` meaning an int (the standard also counts 2.0, and a float batch size
+    would pass here and fail inside the job)."""
+    from jsonschema import Draft202012Validator, validators
+
+    types = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return validators.extend(Draft202012Validator, type_checker=types)
+
+
 def resolve(phase: str, overrides: dict | None = None, task: str | None = None) -> dict:
     """Package defaults for `phase` (and `task`'s recipe: a training task when fine-tuning, a target when
     evaluating), then `overrides`."""
@@ -95,21 +139,8 @@ def resolve(phase: str, overrides: dict | None = None, task: str | None = None) 
         if key not in hp:
             raise UserError(f"unknown hyperparameter {key!r} for phase {phase!r}; known: {', '.join(sorted(hp))}")
         hp[key] = value
-    for key in ("batch_size", "grad_accum", "max_length", "eval_every", "save_every", "eval_batch_size", "log_every"):
-        if key in hp and (not isinstance(hp[key], int) or hp[key] <= 0):
-            raise UserError(f"hyperparameter {key!r} must be a positive integer, got {hp[key]!r}")
-    if hp.get("dev_max_examples") is not None and (not isinstance(hp["dev_max_examples"], int)
-                                                   or hp["dev_max_examples"] <= 0):
-        raise UserError(f"hyperparameter 'dev_max_examples' must be a positive integer or null, "
-                        f"got {hp['dev_max_examples']!r}")
-    if "pooling" in hp and hp["pooling"] not in ("auto", "first", "mean"):
-        raise UserError(f"hyperparameter 'pooling' must be 'auto', 'first' or 'mean', got {hp['pooling']!r}")
-    for key in ("lr", "sampling_temperature", "log_seconds"):
-        if key in hp and not (isinstance(hp[key], (int, float)) and hp[key] > 0):
-            raise UserError(f"hyperparameter {key!r} must be a positive number, got {hp[key]!r}")
-    if "task_sampling" in hp and hp["task_sampling"] not in ("proportional", "temperature"):
-        raise UserError(f"hyperparameter 'task_sampling' must be 'proportional' or 'temperature', "
-                        f"got {hp['task_sampling']!r}")
-    if "epochs" in hp and not (isinstance(hp["epochs"], (int, float)) and hp["epochs"] > 0):
-        raise UserError(f"hyperparameter 'epochs' must be positive, got {hp['epochs']!r}")
+    for key, value in hp.items():
+        problem = next(_validator()(HPARAM_RULES[key]).iter_errors(value), None)
+        if problem is not None:
+            raise UserError(f"hyperparameter {key!r}: {problem.message}")
     return hp
