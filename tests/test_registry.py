@@ -10,13 +10,13 @@ from xstilts.data.normalize import NORMALIZERS
 
 INTERMEDIATE = {"anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "commonsenseqa", "cosmosqa", "ccg"}
 TARGETS = {"xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"}
-XTREME_R_TARGETS = {"xcopa"}  # XTREME-R's new targets registered so far (issue 16)
+XTREME_R_TARGETS = {"xcopa", "lareqa"}  # XTREME-R's new targets registered so far (issue 16)
 # A few official lists spelled out independently of the registry constant (XTREME's scorer order).
 OFFICIAL = {"pawsx": "de en es fr ja ko zh", "mlqa": "en es de ar hi vi zh", "bucc2018": "de fr ru zh",
             "tydiqa": "en ar bn fi id ko ru sw te", "xquad": "en es de el ru tr ar vi th zh hi"}
 
 
-def test_all_19_tasks_with_their_roles():
+def test_all_20_tasks_with_their_roles():
     assert set(registry.intermediate_tasks()) == INTERMEDIATE
     assert set(registry.target_tasks()) == TARGETS | XTREME_R_TARGETS
     assert set(registry.XTREME_BENCHMARK.tasks) == TARGETS
@@ -29,7 +29,7 @@ def test_every_task_has_loader_schema_metric_and_languages():
             for source in sources:
                 assert source.raw_schema in NORMALIZERS, (task.name, source.raw_schema)
         assert task.schema == kinds.get(task.kind).schema
-        assert task.metric in {"accuracy", "seqeval_f1", "squad", "mlqa", "bucc_f1", "token_accuracy"}
+        assert task.metric in {"accuracy", "seqeval_f1", "squad", "mlqa", "bucc_f1", "token_accuracy", "map@20"}
         if task.role == "target":
             official = registry.XTREME_LANGUAGES if task.name in TARGETS else registry.XTREME_R_LANGUAGES
             assert task.languages == official[task.name]

@@ -30,6 +30,8 @@ RAW_SCHEMAS = {
     "glue_qqp": {"question1": S, "question2": S, "label": I, "idx": I},
     "squad": {"id": S, "title": S, "context": S, "question": S,
               "answers": "struct<text: list<string>, answer_start: list<int>>"},
+    "squad_sentences": {"id": S, "title": S, "context": S, "question": S,  # SQuAD's own files, for LAReQA
+                        "answers": "struct<text: list<string>, answer_start: list<int>>"},
     "hellaswag": {"ind": I, "activity_label": S, "ctx_a": S, "ctx_b": S, "ctx": S, "endings": "list<string>",
                   "source_id": S, "split": S, "split_type": S, "label": S},
     "commonsense_qa": {"id": S, "question": S, "question_concept": S,
@@ -75,7 +77,7 @@ def _parquet_sources():
     for task in TASKS.values():
         for split, sources in task.sources.items():
             for source in sources:
-                if source.raw_schema != "bucc_original":
+                if source.raw_schema not in ("bucc_original", "lareqa_original"):  # their release's own files
                     yield source.raw_schema, source, (["en"] if task.role == "intermediate" or split == "train"
                                                       else list(synth.LANGUAGES))
         if task.role == "intermediate":

@@ -86,15 +86,16 @@ def test_dry_run_lists_the_whole_grid(name, tmp_path):
     assert job_counts(result.stdout) == expected_counts(load(name))
 
 
-def test_an_xtreme_r_target_joins_the_grid_by_name(tmp_path):
-    """XCOPA (not an XTREME task, so never a default target) runs when a config names it: its own prepare and
-    fine-tuning jobs, and its evaluation in each row's one evaluate job."""
-    cfg = {**load("ci"), "targets": ["xnli", "xcopa"], "languages": ["en", "de", "zh"]}
-    result = snakemake(tmp_path, CONFIGS["ci"], "-n", "--quiet", "rules", "--config", "targets=[xnli,xcopa]",
-                       "languages=[en,de,zh]")
+def test_xtreme_r_targets_join_the_grid_by_name(tmp_path):
+    """XCOPA and LAReQA (not XTREME tasks, so never default targets) run when a config names them: their own
+    prepare and fine-tuning jobs, and their evaluation in each row's one evaluate job."""
+    cfg = {**load("ci"), "targets": ["xnli", "xcopa", "lareqa"], "languages": ["en", "de", "zh"]}
+    result = snakemake(tmp_path, CONFIGS["ci"], "-n", "--quiet", "rules", "--config",
+                       "targets=[xnli,xcopa,lareqa]", "languages=[en,de,zh]")
     assert result.returncode == 0, result.stderr
     assert job_counts(result.stdout) == expected_counts(cfg)
-    assert grid.languages(grid.check_config(cfg, SCHEMA), "xcopa") == ["zh"]
+    checked = grid.check_config(cfg, SCHEMA)
+    assert grid.languages(checked, "xcopa") == ["zh"] and grid.languages(checked, "lareqa") == ["de", "en", "zh"]  # in the task's order
 
 
 def test_backbone_selector_replaces_where_config_backbones_merge(tmp_path):

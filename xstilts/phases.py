@@ -390,6 +390,7 @@ def run_evaluate(args) -> int:
 def _evaluate_target(spec, model, tok, device) -> None:
     import torch
 
+    from xstilts import kinds
     from xstilts.accounting import CostMeter
     from xstilts.evaluate import predict, score_rows, write_submission
     from xstilts.features import encode
@@ -408,25 +409,35 @@ def _evaluate_target(spec, model, tok, device) -> None:
     per_split: dict[str, dict] = {split: {} for split in _scored_splits(spec.data)}
     with atomic_path(Path(spec.out)) as tmp, torch.no_grad():
         tmp.mkdir()
-        for lang in _each_language(f"evaluate {task.name}", languages, meter):
+        # one prediction call per language, or one over every language when the kind pools them (LAReQA)
+        groups = [",".join(languages)] if kinds.of(task).pools_languages else languages
+        for group in _each_language(f"evaluate {task.name}", groups, meter):
+            group_langs = group.split(",")
             test_ids: set = set()
             for split, per_language in per_split.items():
                 limit = hp["dev_max_examples"] if split == "dev" else None
-                rows = _rows(spec.data, split, languages=[lang], limit=limit)
+                rows = _rows(spec.data, split, languages=group_langs, limit=limit)
                 if split == "dev" and (not rows or {r["id"] for r in rows} <= test_ids):
                     # no dev labels in this language, or a "dev" that is test rows (data.missing_dev: test,
                     # TyDiQA's authors' selection set): not a separate validation split, so not scored as one
                     continue
                 if not rows:
-                    raise UserError(f"{spec.data}: split 'test' of {task.name} has no rows for language {lang!r}")
+                    raise UserError(f"{spec.data}: split 'test' of {task.name} has no rows for language {group!r}")
                 if split == "test":
                     test_ids = {r["id"] for r in rows}
-                feats = encode(task, rows, tok, hp, train=False, data_key=_data_key(spec.data, split, limit, [lang]),
-                               labels=labels)
+                feats = encode(task, rows, tok, hp, train=False,
+                               data_key=_data_key(spec.data, split, limit, group_langs), labels=labels)
                 meter.examples += len(rows)
                 preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter)
-                per_language[lang] = score_rows(task, rows, preds, lang)
-                write_submission(tmp, task, lang, rows, preds, labels, split)
+                for lang in group_langs:
+                    idx = [i for i, r in enumerate(rows) if r["lang"] == lang]
+                    if not idx and split == "dev":
+                        continue
+                    if not idx:
+                        raise UserError(f"{spec.data}: split 'test' of {task.name} has no rows for language {lang!r}")
+                    lang_rows, lang_preds = [rows[i] for i in idx], [preds[i] for i in idx]
+                    per_language[lang] = score_rows(task, lang_rows, lang_preds, lang)
+                    write_submission(tmp, task, lang, lang_rows, lang_preds, labels, split)
         summary = task_summary(task.name, per_split["test"])
         write_json(tmp / "metrics.json", {"task": task.name, "metric": task.metric, **summary,
                                           "dev": _dev_summary(task.name, per_split)})

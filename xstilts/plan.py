@@ -31,6 +31,8 @@ SKILLS: dict[str, frozenset[str]] = {
     "ccg": frozenset({WORD_CLASS, ENTITY_TYPE}), "udpos": frozenset({WORD_CLASS}), "panx": frozenset({ENTITY_TYPE}),
     "hellaswag": frozenset({CHOICE}), "commonsenseqa": frozenset({CHOICE}), "cosmosqa": frozenset({CHOICE}),
     "xcopa": frozenset({CHOICE}),
+    # LAReQA finds the answer's sentence (SQuAD's skill) in a pool of every language (retrieval's)
+    "lareqa": frozenset({SPANS, ALIGNMENT}),
     "bucc2018": frozenset({ALIGNMENT}), "tatoeba": frozenset({ALIGNMENT}),
 }
 # What a multilingual variant adds over its English counterpart whatever its task. `mt` (the task's own

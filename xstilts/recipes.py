@@ -75,6 +75,11 @@ TASK_RECIPES: dict[str, dict] = {
     # (google-research/xtreme scripts/train_xcopa.sh, 838c13b:29-54: 5 epochs, lr 3e-5, per-GPU batch 2 x
     # accumulation 16, max_seq_length 128; docs/protocol.md "XCOPA")
     "xcopa": {"epochs": 5, "lr": 3e-5, "batch_size": 2, "grad_accum": 16, "max_length": 128},
+    # LAReQA (XTREME-R): its baseline's dual encoder on SQuAD v1.1 pairs (scripts/train_lareqa.sh, 838c13b:27-33,
+    # 49-73: 3 epochs, lr 2e-5, per-GPU batch 4 x accumulation 4, no warmup or decay, answers at 256 tokens;
+    # the batch of 4 pairs is also the in-batch negative pool; docs/protocol.md "LAReQA")
+    "lareqa": {"epochs": 3, "lr": 2e-5, "batch_size": 4, "grad_accum": 4, "warmup_ratio": 0.0,
+               "weight_decay": 0.0, "max_length": 256},
 }
 
 # Evaluation windows per target: the QA test sets are tokenised at 384 like their training data

@@ -33,6 +33,9 @@ XTREME_LANGUAGES: dict[str, tuple[str, ...]] = {
 # 838c13b, XTREME_R_TASK2LANGS lines 160-176; docs/data.md "XTREME-R").
 XTREME_R_LANGUAGES: dict[str, tuple[str, ...]] = {
     "xcopa": tuple("et ht id it qu sw ta th tr vi zh".split()),  # no English test set
+    # LAReQA: the scorer's list is empty (it does not score LAReQA); these are the xquad-r files' languages
+    # (google-research-datasets/lareqa 9bc8c7f, xquad-r/<lang>.json), every one in the pool
+    "lareqa": tuple("ar de el en es hi ru th tr vi zh".split()),
 }
 
 # Config-name spellings the hub uses for some tasks.
@@ -158,6 +161,9 @@ _CCG_STEP = ("CCGbank is licensed (LDC2005T13) and has no hub copy: convert your
              "<local_dir>/ccgbank/{train,validation}.jsonl (docs/data.md, 'CCGbank')")
 _COSMOS_STEP = ("allenai/cosmos_qa holds only a loading script, which datasets 5 does not run: write "
                 "<local_dir>/cosmos_qa/{train,validation}.jsonl from the authors' files (docs/data.md, 'Cosmos QA')")
+_LAREQA_STEP = ("LAReQA's pool is built from the sentence breaks of the xquad-r files, which the hub copy "
+                "(google-research-datasets/xquad_r) lacks: copy xquad-r/<lang>.json of the LAReQA release "
+                "(github.com/google-research-datasets/lareqa) into <local_dir>/lareqa/xquad-r/ (docs/data.md, 'LAReQA')")
 _BUCC_STEP = ("BUCC mining needs the original pools with distractors: unpack the BUCC 2018 release into "
               "<local_dir>/bucc2018/ (docs/data.md, 'BUCC 2018')")
 
@@ -347,6 +353,13 @@ _register(Task(
     "tatoeba", "target", "bitext_retrieval", "accuracy", XTREME_LANGUAGES["tatoeba"],
     description="Tatoeba 1-NN retrieval: English queries, source-language index (as XTREME's code)",
     sources={"test": _src(_X, "tatoeba.{iso3}", "validation", "tatoeba")},
+))
+_register(Task(
+    "lareqa", "target", "answer_retrieval", "map@20", XTREME_R_LANGUAGES["lareqa"], train_on="lareqa",
+    description="LAReQA on XQuAD-R (XTREME-R): one pool of the 11 languages' sentences, mAP@20; the dual "
+                "encoder trains on English SQuAD v1.1 (question, answer sentence) pairs",
+    sources={"train": _src("squad", None, "train", "squad_sentences"),
+             "test": _src("lareqa", "xquad-r", "{lang}", "lareqa_original", manual=_LAREQA_STEP)},
 ))
 _register(Task(
     "xcopa", "target", "multiple_choice", "accuracy", XTREME_R_LANGUAGES["xcopa"], labels=("0", "1"),
@@ -546,6 +559,9 @@ SIZE_FACTS: dict[str, dict] = {
                                 "sentences per pair in 'training', ~10x fewer in 'sample'; gold pairs: xtreme.md)"},
     "tatoeba": {"test": 2_000, "tokens": 12, "sequences": 1,
                 "counts_from": "xtreme.md section 2 (<= 1,000 pairs/lang: 2 sentences each)"},
+    "lareqa": {"train": 87_599, "test": 1_190, "tokens": 150, "sequences": 2,
+               "counts_from": "SQuAD v1.1 train (rajpurkar/squad card); 1,190 questions per language and 13,014 "
+                              "candidates in all [V lareqa 9bc8c7f, counted]"},
     "xcopa": {"train": 500, "test": 500, "tokens": 20, "sequences": 2,
               "counts_from": "COPA train 400 + validation 100 [U]; XCOPA test 500/lang [V cambridgeltl/xcopa "
                              "e2e9d7f, counted]"},

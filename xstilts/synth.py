@@ -10,6 +10,7 @@ and every task's label follows from the facts, so a small model can learn it. Se
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -790,6 +791,9 @@ class Gen(NamedTuple):
 
 _S, _I32, _I64 = pa.string(), pa.int32(), pa.int64()
 _STRS = pa.list_(_S)
+_SQUAD = Gen(_squad_items, _squad_row, pa.schema([
+    ("id", _S), ("title", _S), ("context", _S), ("question", _S),
+    ("answers", pa.struct([("text", _STRS), ("answer_start", pa.list_(_I32))]))]), train_scale=10)
 GENERATORS: dict[str, Gen] = {
     "anli": Gen(_nli_items, _anli_row, pa.schema([("uid", _S), ("premise", _S), ("hypothesis", _S),
                                                   ("label", _I64), ("reason", _S)])),
@@ -798,9 +802,8 @@ GENERATORS: dict[str, Gen] = {
     "snli": Gen(_nli_items, _snli_row, pa.schema([("premise", _S), ("hypothesis", _S), ("label", _I64)])),
     "glue_qqp": Gen(_qqp_items, _qqp_row, pa.schema([("question1", _S), ("question2", _S), ("label", _I64),
                                                      ("idx", _I32)])),
-    "squad": Gen(_squad_items, _squad_row, pa.schema([
-        ("id", _S), ("title", _S), ("context", _S), ("question", _S),
-        ("answers", pa.struct([("text", _STRS), ("answer_start", pa.list_(_I32))]))]), train_scale=10),
+    "squad": _SQUAD,
+    "squad_sentences": _SQUAD,  # LAReQA's training pairs read SQuAD's own files
     "hellaswag": Gen(_hellaswag_items, _hellaswag_row, pa.schema([
         ("ind", _I32), ("activity_label", _S), ("ctx_a", _S), ("ctx_b", _S), ("ctx", _S), ("endings", _STRS),
         ("source_id", _S), ("split", _S), ("split_type", _S), ("label", _S)])),
@@ -863,6 +866,9 @@ class _Writer:
             for lang in LANGUAGES[1:]:
                 self.bucc(source, lang)
             return
+        if source.raw_schema == "lareqa_original":
+            self.lareqa(task, source)
+            return
         if task.role == "intermediate":
             n = self.sizes["inter_train" if split == "train" else "inter_dev"]
         else:
@@ -895,6 +901,27 @@ class _Writer:
             self._text(folder / f"{src.config}.{src.split}.{side}", lines)
         pairs = sorted(zip(ids[lang][:n_gold], ids["en"][:n_gold]))
         self._text(folder / f"{src.config}.{src.split}.gold", [f"{a}\t{b}\n" for a, b in pairs])
+
+    def lareqa(self, task: Task, source: Source) -> None:
+        """xquad-r files: the same SQuAD-style items in every language (a question's id is shared by its
+        translations), each context its own paragraph with the `sentence_breaks` the real files carry."""
+        from xstilts.kinds.answer_retrieval import sentence_breaks
+
+        items = _squad_items(self.world, _rng(self.world.seed, "lareqa"), self.sizes["eval"], task)
+        for lang in LANGUAGES:
+            src, R = resolve(source, lang), self.world.renderer(lang)
+            paragraphs = []
+            for i, item in enumerate(items):
+                row = _squad_row(self.world, item, R, Meta(i, lang, src))
+                paragraphs.append({"context": row["context"],
+                                   "sentence_breaks": [list(b) for b in sentence_breaks(row["context"])],
+                                   "qas": [{"id": f"lareqa-{i:06d}", "question": row["question"],
+                                            "answers": [{"text": t, "answer_start": s} for t, s in
+                                                        zip(row["answers"]["text"], row["answers"]["answer_start"])]}]})
+            path = local_stem(self.root, src).with_suffix(".json")
+            write_text(path, json.dumps({"version": "1.1", "data": [{"title": "xquad-r", "paragraphs": paragraphs}]},
+                                        ensure_ascii=False))
+            self.files[path.relative_to(self.root).as_posix()] = len(paragraphs)
 
     def _text(self, path: Path, lines: list[str]) -> None:
         write_text(path, "".join(lines))

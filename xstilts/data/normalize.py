@@ -186,6 +186,48 @@ def _squad(c: _Ctx) -> list[dict]:
     return out
 
 
+def _answer_sentence(breaks, start: int) -> int:
+    """Index of the [start, end) sentence holding character `start`; -1 if it falls between sentences."""
+    return next((k for k, (s, e) in enumerate(breaks) if s <= start < e), -1)
+
+
+def _squad_sentences(c: _Ctx) -> list[dict]:
+    """SQuAD rows (checked as `_squad`) as LAReQA's training pairs: the question, its paragraph's sentences and
+    the one holding the first answer's start (XTREME-R's processors/lareqa.py:249-300 takes the first answer
+    and skips an example whose answer is in no sentence: counted here as `answer_outside_sentences`). SQuAD has
+    no sentence breaks: `kinds.answer_retrieval.sentence_breaks` splits it."""
+    from xstilts.kinds.answer_retrieval import sentence_breaks
+
+    out = []
+    for row in _squad(c):
+        breaks = sentence_breaks(row["context"])
+        k = _answer_sentence(breaks, row["answer_starts"][0])
+        if k < 0:
+            c.dropped["answer_outside_sentences"] += 1
+            continue
+        out.append({"id": row["id"], "lang": row["lang"], "question": row["question"], "context": row["context"],
+                    "sentences": [row["context"][s:e] for s, e in breaks], "answer_sentence": k})
+    return out
+
+
+def _lareqa(c: _Ctx) -> list[dict]:
+    """xquad-r rows: the sentences are the file's own `sentence_breaks` slices of the context (utils_lareqa.py
+    838c13b:281-282), the answer sentence the one holding the answer's start; answers checked as `_squad`."""
+    out = []
+    for i, (r, row) in enumerate(zip(c.raw.rows, _squad(c), strict=True)):
+        breaks = c.get(r, i, "sentence_breaks")
+        if not isinstance(breaks, list) or not all(
+                isinstance(b, (list, tuple)) and len(b) == 2 and all(isinstance(x, int) for x in b) for b in breaks):
+            raise c.error(f"expected a list of [start, end) int pairs, got {breaks!r:.80}", i, "sentence_breaks")
+        k = _answer_sentence(breaks, row["answer_starts"][0])
+        if k < 0:
+            raise c.error(f"answer_start {row['answer_starts'][0]} is in no sentence of sentence_breaks", i,
+                          "sentence_breaks")
+        out.append({"id": row["id"], "lang": row["lang"], "question": row["question"], "context": row["context"],
+                    "sentences": [row["context"][s:e] for s, e in breaks], "answer_sentence": k})
+    return out
+
+
 # --------------------------------------------------------------------------------------------- multiple choice
 def _hellaswag(c: _Ctx) -> list[dict]:
     """Context = ctx, choices = the 4 endings, label the STRING "0".."3"."""
@@ -324,6 +366,8 @@ NORMALIZERS: dict[str, Callable[[_Ctx], list[dict]]] = {
     "glue_qqp": _nli_like("question1", "question2", _glue_id, False),
     "xnli_mt": _nli_like("premise", "hypothesis", _row_id, False),
     "squad": _squad,
+    "squad_sentences": _squad_sentences,
+    "lareqa_original": _lareqa,
     "hellaswag": _hellaswag,
     "commonsense_qa": _commonsense_qa,
     "cosmos_qa": _cosmos_qa,

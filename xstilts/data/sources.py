@@ -70,6 +70,8 @@ def read_source(source: Source, lang: str, *, local_dir: str | Path | None = Non
         raise UserError(f"local mirror directory {root} does not exist (--local-dir)")
     if src.raw_schema == "bucc_original":
         return _read_bucc(src, lang, root, what)
+    if src.raw_schema == "lareqa_original":
+        return _read_lareqa(src, lang, root, what)
     return _read_local(src, lang, root, what)
 
 
@@ -251,6 +253,25 @@ def _lines(path: Path, split: str):
             except UnicodeDecodeError as e:
                 raise DataError(f"undecodable bytes on line {line_no} (not UTF-8: {e.reason} at byte {e.start})",
                                 file=str(path), split=split, row=line_no - 1) from None
+
+
+def _read_lareqa(src: Source, lang: str, root: Path, what: str) -> RawSplit:
+    """`lareqa/xquad-r/<lang>.json`: SQuAD v1.1's structure with each paragraph's `sentence_breaks`; one row per
+    question, carrying its paragraph's context and breaks."""
+    path = local_stem(root, src).with_suffix(".json")
+    if not path.is_file():
+        raise UserError(f"{what}: LAReQA file not found: expected {path}{_manual(src)}")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        rows = [{"id": qa["id"], "context": p["context"], "question": qa["question"],
+                 "answers": {"text": [a["text"] for a in qa["answers"]],  # the hub's SQuAD columns
+                             "answer_start": [a["answer_start"] for a in qa["answers"]]},
+                 "sentence_breaks": p["sentence_breaks"]}
+                for article in doc["data"] for p in article["paragraphs"] for qa in p["qas"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"not the xquad-r layout (data -> paragraphs -> context, sentence_breaks, qas): {e!r}",
+                        file=str(path), split=src.split) from None
+    return RawSplit(src, lang, str(path), rows, [{"file": str(path), "sha256": sha256_file(path)}])
 
 
 def _read_bucc(src: Source, lang: str, root: Path, what: str) -> RawSplit:

@@ -32,6 +32,10 @@ class TaskKind:
     gold_pairs = False
     # the official scorer asserts one prediction line per gold line (evaluate.py 522434d:155)
     one_prediction_per_gold = True
+    # normalize / synth: a question may have no answer (SQuAD v2.0 style)
+    allows_unanswerable = False
+    # `xstilts evaluate` predicts every language in one call (a pool shared by the languages: LAReQA)
+    pools_languages = False
 
     # -------------------------------------------------------------------------------------- scoring
     def score_keys(self, task: Task) -> tuple[str, ...]:

@@ -64,6 +64,20 @@ class TaggingHead(nn.Module):
         return self.out(self.dropout(states))
 
 
+class DualEncoderHead(nn.Module):
+    """A retrieval encoding: dense + tanh over the pooled state (BERT's pooler), L2-normalised, with a learnt
+    logit scale initialised to 100 (google-research/xtreme third_party/bert.py `BertForRetrieval`, 838c13b:19-23,
+    48-50, 60-61). Returns (embeddings, scale)."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.logit_scale = nn.Parameter(torch.tensor(100.0))
+
+    def forward(self, pooled):
+        return nnf.normalize(torch.tanh(self.dense(pooled)), dim=-1), self.logit_scale
+
+
 class Head:
     """A head kind: a pooled one reads one vector per sequence (`TaskModel.pool`), a token-level one every
     token's state. `outputs` turns the module's output for a batch into one row per feature."""
@@ -130,7 +144,27 @@ class Tagging(Head):
         return nnf.cross_entropy(out.flatten(0, 1), batch["tags"].flatten(), ignore_index=IGNORE)
 
 
-HEADS: dict[str, Head] = {h.name: h for h in (Classification(), MultipleChoice(), Span(), Tagging())}
+class DualEncoder(Head):
+    """Training batches are (question, answer) pairs flattened like multiple choice (`n_choices` 2); the loss is
+    the in-batch softmax from questions to answers, the other answers of the batch the negatives (bert.py
+    838c13b:62-66). At inference each sequence gets its embedding."""
+
+    name, pooled = "dual_encoder", True
+
+    def build(self, hidden, n_labels):
+        return DualEncoderHead(hidden)
+
+    def loss(self, out, batch):
+        embeddings, scale = out
+        pairs = embeddings.view(-1, int(batch["n_choices"]), embeddings.shape[-1])
+        logits = scale * pairs[:, 0] @ pairs[:, 1].T
+        return nnf.cross_entropy(logits, torch.arange(len(pairs), device=logits.device))
+
+    def outputs(self, out, batch, n):
+        return out[0]
+
+
+HEADS: dict[str, Head] = {h.name: h for h in (Classification(), MultipleChoice(), Span(), Tagging(), DualEncoder())}
 
 
 def get(name: str) -> Head:

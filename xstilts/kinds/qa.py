@@ -116,7 +116,6 @@ class ExtractiveQA(TaskKind):
     head = "span"
     submission_ext = "json"  # the QA group's files are JSON (evaluate.py 522434d:176-181)
     one_prediction_per_gold = False  # {id: answer}: the scorer walks the gold questions
-    allows_unanswerable = False  # normalize: a row without an answer is rejected
 
     def score_keys(self, task):
         return ("exact_match", "f1")  # task score (avg EM + avg F1) / 2, as the official scorer
