@@ -65,6 +65,7 @@ def test_lareqa_trains_on_english_squad_pairs_and_retrieves_from_one_multilingua
                  "--seed", "0", "--state-dir", str(tmp_path / "state"), "--out", str(tmp_path / "ft"),
                  "--hparams", hp]) == 0
     assert json.loads((tmp_path / "ft" / "dev.json").read_text())["metric"] == "map@20"
+    assert json.loads((tmp_path / "ft" / "cost.json").read_text())["examples"] == 6 * 8  # pairs, not sequences
     out = tmp_path / "eval"
     assert main(["evaluate", "--model", str(tmp_path / "ft" / "model"), "--target", "lareqa", "--data", str(data),
                  "--languages", "en,de,zh", "--hparams", '{"max_length": 64}', "--out", str(out)]) == 0

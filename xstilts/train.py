@@ -296,8 +296,8 @@ class Trainer:
         stream = self._pick_stream(micro_index)
         batch = {k: v.to(self.device) for k, v in self._next_batch(stream).items()}
         mask = batch["attention_mask"]
-        n_examples = len(batch["label"]) if "label" in batch else (
-            len(batch["start"]) if "start" in batch else mask.shape[0])
+        n_examples = len(batch["label"]) if "label" in batch else (  # sequences per example: n_choices
+            len(batch["start"]) if "start" in batch else mask.shape[0] // int(batch.get("n_choices", 1)))
         self.meter.add_tokens(int(mask.sum()), mask.numel(), n_examples)
         holder = {}
 
