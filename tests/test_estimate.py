@@ -125,6 +125,28 @@ def test_paper_grid_from_registry_facts():
         os.chdir(cwd)
 
 
+def test_xtreme_r_targets_are_priced_by_xtreme_r_scripts():
+    """A paper grid naming XCOPA and LAReQA projects their jobs, and prices them by XTREME-R's own scripts."""
+    config = yaml.safe_load((ROOT / "config/xtreme.yaml").read_text())
+    config["targets"] = ["xnli", "xcopa", "lareqa"]
+    config["data"]["revisions"] = {**(config["data"].get("revisions") or {}), "aps/super_glue": "a" * 40}
+    config = grid.check_config(config, SCHEMA)
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        summary = estimate.summarize(config, estimate.jobs(config), "H100", 0.35)
+        assert summary["rules"]["finetune"]["jobs"] == summary["rules"]["evaluate"]["jobs"] * 3
+        data = estimate._Data(config, "xlmr-large", measure=False)
+        for name, examples in (("xcopa", 500), ("lareqa", 87_599)):
+            hp = estimate.recipes.resolve("finetune", task=name)
+            assert data.profile(name, "train", hp, True).examples == examples
+            job = {"rule": "finetune", "name": name, "useful_flops": 6.0, "useful_tokens": 1.0,
+                   "n_params_non_embedding": 1}
+            assert estimate._xtreme_flops(job, config, data) > 0
+    finally:
+        os.chdir(cwd)
+
+
 def test_estimate_verb_prints_rules_and_ratios(capsys):
     cwd = os.getcwd()
     os.chdir(ROOT)

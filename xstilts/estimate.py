@@ -65,7 +65,14 @@ XTREME_SCRIPTS = {
 }
 XTREME_SCRIPTS["tydiqa"] = {**XTREME_SCRIPTS["squad_v1"], "cite": "scripts/train_qa.sh (XTREME trains TyDiQA "
                             "on SQuAD with the same script; priced here on the grid's TyDiQA job)"}
-XTREME_EVAL_LENGTH = {"xnli": 128, "pawsx": 128, "udpos": 128, "panx": 128, "xquad": 384, "mlqa": 384, "tydiqa": 384}
+# XTREME-R's targets by XTREME-R's scripts (google-research/xtreme 838c13b; XLM-R Large's settings): neither
+# evaluates while training (XCOPA keeps its last checkpoint, LAReQA's evaluation is only a dev loss [U]).
+XTREME_SCRIPTS["xcopa"] = {"epochs": 5, "max_length": 128, "batch": 32, "every": None, "test_langs": False,
+                           "dev": False, "cite": "scripts/train_xcopa.sh:29-54 (batch 2 x accumulation 16)"}
+XTREME_SCRIPTS["lareqa"] = {"epochs": 3, "max_length": 256, "batch": 16, "every": None, "test_langs": False,
+                            "dev": False, "cite": "scripts/train_lareqa.sh:27-33,49-73 (batch 4 x accumulation 4)"}
+XTREME_EVAL_LENGTH = {"xnli": 128, "pawsx": 128, "udpos": 128, "panx": 128, "xquad": 384, "mlqa": 384, "tydiqa": 384,
+                      "xcopa": 128, "lareqa": 256}
 
 
 # ------------------------------------------------------------------------------------------- data profiles
