@@ -158,8 +158,5 @@ class AnswerRetrieval(TaskKind):
         aps = np.array([average_precision_at_k(pred.get(q, []), set(rel)) for q, rel in gold.items()])
         return Units(tuple(gold), aps, np.ones_like(aps))
 
-    def windows(self, tokens, hp):
-        return 1
-
 
 KIND = AnswerRetrieval()
