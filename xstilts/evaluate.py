@@ -69,18 +69,23 @@ def write_submission(root: Path, task: Task, lang: str, rows: list[dict], preds:
     write_text(root / "labels" / task.name / name, gold_text)
 
 
-def read_submission(root: Path, task: Task, lang: str, split: str = "test") -> tuple:
-    """(predictions, gold) of one language as `write_submission` and `phases.run_retrieve` wrote them under
-    `root`: label strings (classification; Tatoeba: one index per line), tag sentences (tagging), {id: answer}
-    and {id: [gold answers]} (QA), sets of (src_id, en_id) (BUCC). DataError names the file that is missing or
-    not in that layout."""
+def read_submission_files(root: Path, task: Task, lang: str, split: str = "test") -> tuple[list[Path], list[str]]:
+    """The paths and texts of one language's predictions and labels file under `root`; DataError names a file
+    that cannot be read."""
     from xstilts.errors import DataError
 
     name = submission_name(split, lang, task)
     paths = [Path(root) / kind / task.name / name for kind in ("predictions", "labels")]
     try:
-        texts = [p.read_text(encoding="utf-8") for p in paths]
+        return paths, [p.read_text(encoding="utf-8") for p in paths]
     except OSError as e:
         raise DataError(f"cannot read ({e.strerror}); expected one file per scored language",
                         file=str(e.filename)) from None
-    return kinds.of(task).parse_submission(paths, texts)
+
+
+def read_submission(root: Path, task: Task, lang: str, split: str = "test") -> tuple:
+    """(predictions, gold) of one language as `write_submission` and `phases.run_retrieve` wrote them under
+    `root`: label strings (classification; Tatoeba: one index per line), tag sentences (tagging), {id: answer}
+    and {id: [gold answers]} (QA), sets of (src_id, en_id) (BUCC). DataError names the file that is missing or
+    not in that layout."""
+    return kinds.of(task).parse_submission(*read_submission_files(root, task, lang, split))

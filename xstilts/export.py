@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xstilts import kinds
 from xstilts.errors import UserError
-from xstilts.evaluate import read_submission, submission_name
+from xstilts.evaluate import read_submission_files, submission_name
 from xstilts.grid import PHASE_DIRS
 from xstilts.io import atomic_path, read_json, write_json
 from xstilts.registry import XTREME_BENCHMARK, XTREME_LANGUAGES, get_task
@@ -42,21 +42,20 @@ def _cell_metrics(cell: Path) -> dict:
 
 
 def _check_files(cell: Path, task_name: str, lang: str) -> None:
-    """Read the test pair with `evaluate.read_submission` (the official structures: QA gold in the SQuAD v1.1
-    dataset shape), require the blank line after every tag sentence that the 2020 `read_tag` needs
-    (evaluate.py 522434d:27-38), and equal numbers of predictions and labels, as `evaluate_one_task` asserts
-    (line 155: every task but bucc2018 and the QA group)."""
+    """Read the test pair once and parse it as `evaluate.read_submission` does (the official structures: QA gold
+    in the SQuAD v1.1 dataset shape), require the blank line after every tag sentence that the 2020 `read_tag`
+    needs (evaluate.py 522434d:27-38), and equal numbers of predictions and labels, as `evaluate_one_task`
+    asserts (line 155: every task but bucc2018 and the QA group)."""
     task = get_task(task_name)
     kind = kinds.of(task)
-    pred, gold = read_submission(cell, task, lang, SPLIT)
-    name = submission_name(SPLIT, lang, task)
-    for folder in ("predictions", "labels"):
-        path = cell / folder / task_name / name
-        problem = kind.check_submission_file(path, path.read_text(encoding="utf-8"))
+    paths, texts = read_submission_files(cell, task, lang, SPLIT)
+    pred, gold = kind.parse_submission(paths, texts)
+    for path, text in zip(paths, texts):
+        problem = kind.check_submission_file(path, text)
         if problem:
             raise UserError(f"{path}: {problem}")
     if kind.one_prediction_per_gold and len(pred) != len(gold):
-        raise UserError(f"{cell / 'predictions' / task_name / name}: {len(pred)} predictions for {len(gold)} gold "
+        raise UserError(f"{paths[0]}: {len(pred)} predictions for {len(gold)} gold "
                         f"entries; the official scorer asserts equal numbers")
 
 
