@@ -85,6 +85,26 @@ def build_mini_xtreme(root, size: str, tasks, model: dict):
     return root
 
 
+def train_and_evaluate_target(root, target: str, languages: str, finetune_hp: dict, evaluate_hp: dict | None = None):
+    """One target through the verbs a row runs, on a ci-size mini-XTREME with a one-step pretrained encoder:
+    prepare `target` in `languages` (comma-separated), fine-tune on its English training split with
+    `finetune_hp`, evaluate zero-shot. Writes `root/<target>` (prepared), `root/ft` and `root/eval`."""
+    import json
+
+    from xstilts.cli import main
+
+    build_mini_xtreme(root, "ci", [], {"vocab_size": 300, "hidden_size": 32, "intermediate_size": 64})
+    data = str(root / target)
+    assert main(["prepare", "--task", target, "--source", "local", "--local-dir", str(root / "syn"),
+                 "--languages", languages, "--out", data]) == 0
+    assert main(["finetune", "--encoder", str(root / "model"), "--train-task", target, "--data", data, "--seed",
+                 "0", "--state-dir", str(root / "state"), "--out", str(root / "ft"),
+                 "--hparams", json.dumps(finetune_hp)]) == 0
+    assert main(["evaluate", "--model", str(root / "ft" / "model"), "--target", target, "--data", data,
+                 "--languages", languages, *(["--hparams", json.dumps(evaluate_hp)] if evaluate_hp else []),
+                 "--out", str(root / "eval")]) == 0
+
+
 def wait_until(condition, failure: str, timeout: float = 120) -> None:
     """Poll `condition` until it holds; fail with `failure` after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -9,9 +9,8 @@ import json
 import pytest
 import torch
 
-from tests.conftest import build_mini_xtreme
+from tests.conftest import train_and_evaluate_target
 from xstilts import evaluate, kinds
-from xstilts.cli import main
 from xstilts.data.prepare import load_split, read_manifest
 from xstilts.kinds.answer_retrieval import average_precision_at_k, pool, sentence_breaks
 from xstilts.kinds.heads import DualEncoderHead, get
@@ -52,23 +51,16 @@ def test_the_dual_encoder_loss_is_the_in_batch_softmax_from_questions_to_answers
 
 
 def test_lareqa_trains_on_english_squad_pairs_and_retrieves_from_one_multilingual_pool(tmp_path):
-    root = build_mini_xtreme(tmp_path, "ci", [], {"vocab_size": 300, "hidden_size": 32, "intermediate_size": 64})
-    data = root / "lareqa"
-    assert main(["prepare", "--task", "lareqa", "--source", "local", "--local-dir", str(root / "syn"),
-                 "--languages", "en,de,zh", "--out", str(data)]) == 0
+    train_and_evaluate_target(tmp_path, "lareqa", "en,de,zh",
+                              {"max_steps": 6, "batch_size": 8, "grad_accum": 1, "eval_every": 3, "eval_examples": 40,
+                               "max_length": 64, "pooling": "mean", "lr": 1e-3}, {"max_length": 64})
+    data = tmp_path / "lareqa"
     manifest = read_manifest(data)
     assert set(manifest["splits"]["test"]["rows_per_lang"]) == {"en", "de", "zh"}
     assert manifest["dev_carved_from_train"]
-    hp = json.dumps({"max_steps": 6, "batch_size": 8, "grad_accum": 1, "eval_every": 3, "eval_examples": 40,
-                     "max_length": 64, "pooling": "mean", "lr": 1e-3})
-    assert main(["finetune", "--encoder", str(root / "model"), "--train-task", "lareqa", "--data", str(data),
-                 "--seed", "0", "--state-dir", str(tmp_path / "state"), "--out", str(tmp_path / "ft"),
-                 "--hparams", hp]) == 0
     assert json.loads((tmp_path / "ft" / "dev.json").read_text())["metric"] == "map@20"
     assert json.loads((tmp_path / "ft" / "cost.json").read_text())["examples"] == 6 * 8  # pairs, not sequences
     out = tmp_path / "eval"
-    assert main(["evaluate", "--model", str(tmp_path / "ft" / "model"), "--target", "lareqa", "--data", str(data),
-                 "--languages", "en,de,zh", "--hparams", '{"max_length": 64}', "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     task, kind = get_task("lareqa"), kinds.get("answer_retrieval")
     test_rows = load_split(data, "test").to_pylist()

@@ -8,9 +8,8 @@ import json
 import pytest
 
 from tests import xtreme_reader
-from tests.conftest import build_mini_xtreme
+from tests.conftest import train_and_evaluate_target
 from xstilts import evaluate
-from xstilts.cli import main
 from xstilts.data.prepare import load_split, read_manifest
 from xstilts.registry import XTREME_BENCHMARK, get_task
 
@@ -44,25 +43,17 @@ def test_xcopa_is_not_an_xtreme_task():
 
 
 def test_xcopa_trains_on_english_copa_and_evaluates_zero_shot(tmp_path):
-    root = build_mini_xtreme(tmp_path, "ci", [], {"vocab_size": 300, "hidden_size": 32, "intermediate_size": 64})
-    data = root / "xcopa"
-    assert main(["prepare", "--task", "xcopa", "--source", "local", "--local-dir", str(root / "syn"),
-                 "--languages", "sw,zh", "--out", str(data)]) == 0
+    train_and_evaluate_target(tmp_path, "xcopa", "sw,zh", {"max_steps": 4, "batch_size": 8, "eval_every": 2,
+                                                           "eval_examples": 20, "max_length": 64, "pooling": "mean"})
+    data = tmp_path / "xcopa"
     manifest = read_manifest(data)
     # English COPA train + validation, a dev carved from them for selection, XCOPA test in sw and zh
     assert set(manifest["splits"]["train"]["rows_per_lang"]) == {"en"} and manifest["dev_carved_from_train"]
     assert set(manifest["splits"]["test"]["rows_per_lang"]) == {"sw", "zh"}
     row = load_split(data, "test").to_pylist()[0]
     assert row["context"] == "" and row["question"].endswith(("What was the cause?", "What was the effect?"))
-    hp = json.dumps({"max_steps": 4, "batch_size": 8, "eval_every": 2, "eval_examples": 20, "max_length": 64,
-                     "pooling": "mean"})
-    assert main(["finetune", "--encoder", str(root / "model"), "--train-task", "xcopa", "--data", str(data),
-                 "--seed", "0", "--state-dir", str(tmp_path / "state"), "--out", str(tmp_path / "ft"),
-                 "--hparams", hp]) == 0
     assert json.loads((tmp_path / "ft" / "dev.json").read_text())["metric"] == "accuracy"
     out = tmp_path / "eval"
-    assert main(["evaluate", "--model", str(tmp_path / "ft" / "model"), "--target", "xcopa", "--data", str(data),
-                 "--languages", "sw,zh", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["languages"]) == {"sw", "zh"}
     for lang in ("sw", "zh"):
