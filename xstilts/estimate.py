@@ -27,6 +27,7 @@ from pathlib import Path
 from xstilts import grid, kinds, recipes, registry
 from xstilts.accounting import flops_per_token
 from xstilts.errors import UserError
+from xstilts.kinds.base import CANDIDATES
 
 # Dense bf16 peak TFLOP/s. H100: shared/reference/efficiency.md (MFU bullet: "H100 SXM dense bf16 ~ 989");
 # H200 has the same Hopper SXM compute; A100 and V100 (fp16 tensor cores): NVIDIA's datasheets.
@@ -66,13 +67,17 @@ XTREME_SCRIPTS = {
 XTREME_SCRIPTS["tydiqa"] = {**XTREME_SCRIPTS["squad_v1"], "cite": "scripts/train_qa.sh (XTREME trains TyDiQA "
                             "on SQuAD with the same script; priced here on the grid's TyDiQA job)"}
 # XTREME-R's targets by XTREME-R's scripts (google-research/xtreme 838c13b; XLM-R Large's settings): neither
-# evaluates while training (XCOPA keeps its last checkpoint, LAReQA's evaluation is only a dev loss [U]).
+# evaluates while training (XCOPA keeps its last checkpoint, LAReQA's and Mewsli-X's evaluation is only a
+# dev loss [U]).
 XTREME_SCRIPTS["xcopa"] = {"epochs": 5, "max_length": 128, "batch": 32, "every": None, "test_langs": False,
                            "dev": False, "cite": "scripts/train_xcopa.sh:29-54 (batch 2 x accumulation 16)"}
 XTREME_SCRIPTS["lareqa"] = {"epochs": 3, "max_length": 256, "batch": 16, "every": None, "test_langs": False,
                             "dev": False, "cite": "scripts/train_lareqa.sh:27-33,49-73 (batch 4 x accumulation 4)"}
+XTREME_SCRIPTS["mewslix"] = {"epochs": 2, "max_length": 64, "batch": 32, "every": None, "test_langs": False,
+                             "dev": False, "cite": "scripts/train_mewslix.sh:27-45,67-80 (batch 8 x accumulation 4; "
+                                                   "its dev evaluation is a loss on wikipedia_pairs-dev [U])"}
 XTREME_EVAL_LENGTH = {"xnli": 128, "pawsx": 128, "udpos": 128, "panx": 128, "xquad": 384, "mlqa": 384, "tydiqa": 384,
-                      "xcopa": 128, "lareqa": 256}
+                      "xcopa": 128, "lareqa": 256, "mewslix": 64}
 
 
 # ------------------------------------------------------------------------------------------- data profiles
@@ -111,7 +116,8 @@ def _measured(task, data_dir: str, split: str, tok, hp: dict, train: bool, langu
         texts = kinds.of(task).texts(rows)
         feats = {"input_ids": tok(texts, truncation=True, max_length=hp["max_length"])["input_ids"]}
     else:
-        feats = F.encode(task, rows, tok, hp, train=train, data_key={}, labels=_labels(task, data_dir))
+        feats = F.encode(task, rows, tok, hp, train=train, data_key={}, labels=_labels(task, data_dir),
+                         candidates=split == CANDIDATES)
     ids = feats["input_ids"]
     nested = bool(ids) and isinstance(ids[0][0], list)
     seqs = [[c for c in x] for x in ids] if nested else [[x] for x in ids]
@@ -144,10 +150,11 @@ def _from_facts(task, split: str, hp: dict, languages, limit, cap: int | None = 
     """A split's profile from registry.SIZE_FACTS: `cap` per language (config data.max_examples, applied by
     prepare), then `limit` over the selection (phases._rows)."""
     facts = registry.SIZE_FACTS[task.name]
-    langs = languages or (["en"] if split == "train" or task.role == "intermediate" else list(task.languages))
+    langs = languages or (["en"] if split == "train" or task.role == "intermediate" else
+                          ["*"] if split == CANDIDATES else list(task.languages))
     examples = sum(min(_fact_count(task.name, split, lang), cap or math.inf) for lang in langs)
     examples = int(min(examples, limit or math.inf))
-    length, per_example = facts["tokens"], facts["sequences"]
+    length, per_example = facts["tokens"], 1 if split == CANDIDATES else facts["sequences"]
     window = hp["max_length"]
     features = examples * kinds.of(task).windows(length, hp)
     seq = features * per_example
@@ -391,7 +398,9 @@ def jobs(config: dict, measure: bool = True) -> list[dict]:
             test = data.profile(target, "test", hp, False, languages=langs)
             dev = _sum(data.profile(target, "dev", hp, False, languages=[x], limit=hp["dev_max_examples"])
                        for x in langs) if "dev" in task.sources else _EMPTY  # phases.run_evaluate: capped per language
-            tot = _sum([test, dev])
+            # a candidate table is encoded once per evaluation (phases._evaluate_target)
+            table = data.profile(target, CANDIDATES, hp, False) if kinds.of(task).candidate_schema else _EMPTY
+            tot = _sum([test, dev, table])
             out.append(_record("evaluate", row, target, params, False, tot.useful, tot.dynamic, tot.static,
                                data=test.data))
         for target in grid.retrieval_targets(config):

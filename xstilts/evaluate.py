@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from xstilts import features as F
@@ -42,11 +43,23 @@ def run_head(model, head: str, feats: dict[str, list], batch_size: int, pad_id: 
 
 
 def predict(model, head: str, task: Task, rows: list[dict], feats: dict[str, list], labels, hp: dict,
-            pad_id: int, device, meter=None) -> list:
+            pad_id: int, device, meter=None, candidates=None) -> list:
     """One prediction per row, by the task's kind: label index (classification, multiple choice), tag strings
-    (tagging), answer text (QA)."""
+    (tagging), answer text (QA), ranked candidate ids (retrieval; `candidates` from `candidate_vectors` when
+    the kind has a candidate table)."""
     outs = run_head(model, head, feats, hp["eval_batch_size"], pad_id, device, hp.get("bf16", "auto"), meter)
-    return kinds.of(task).predict(outs, rows, feats, labels, hp)
+    extra = {} if candidates is None else {"candidates": candidates}
+    return kinds.of(task).predict(outs, rows, feats, labels, hp, **extra)
+
+
+def candidate_vectors(model, head: str, task: Task, candidates: list[dict], tok, hp: dict, device, meter=None,
+                      data_key: dict | None = None) -> tuple[list[dict], np.ndarray]:
+    """(candidates, their float32 encodings) for `predict`: a candidate table is encoded once per model and
+    shared by every language and split it serves."""
+    feats = F.encode(task, candidates, tok, hp, train=False, data_key=data_key, candidates=True)
+    outs = run_head(model, head, feats, hp["eval_batch_size"], tok.pad_token_id, device, hp.get("bf16", "auto"),
+                    meter)
+    return candidates, np.stack([o.numpy() for o in outs]).astype(np.float32)
 
 
 def score_rows(task: Task, rows: list[dict], preds: list, lang: str) -> dict[str, float]:

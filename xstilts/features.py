@@ -28,18 +28,19 @@ IGNORE = -100
 
 # ------------------------------------------------------------------------------------------ tokenising
 def encode(task, rows: list[dict], tok, hp: dict, train: bool, data_key: dict,
-           labels: list[str] | None = None) -> dict[str, list]:
-    """Features of `rows` of `task` by its kind's encoder, through the feature cache when `data_key` identifies
-    the rows. `labels` (tagging) maps tag strings to head indices."""
+           labels: list[str] | None = None, candidates: bool = False) -> dict[str, list]:
+    """Features of `rows` of `task` by its kind's encoder (`candidates`: rows of its candidate table), through
+    the feature cache when `data_key` identifies the rows. `labels` (tagging) maps tag strings to head indices."""
     kind = kinds.of(task)
 
     def build():
-        return kind.encode(rows, tok, hp, train, labels)
+        return kind.encode_candidates(rows, tok, hp) if candidates else kind.encode(rows, tok, hp, train, labels)
 
     if not data_key:
         return build()
     key = {**data_key, "labels": labels, "kind": kind.name, "max_length": hp["max_length"],
-           "stride": hp.get("doc_stride", 128), "train": train, "tokenizer": tokenizer_fingerprint(tok)}
+           "stride": hp.get("doc_stride", 128), "train": train, "tokenizer": tokenizer_fingerprint(tok),
+           **({"candidates": True} if candidates else {})}
     return cached_features(key, build)
 
 

@@ -158,21 +158,30 @@ def _dev_scorer(model, head: str, task, data_dir: str, tok, hp: dict, device, me
     """English dev subset scorer for checkpoint selection (never the test languages); its tokens and seconds go
     to `meter.dev_eval` (cost.json `dev_eval_*`), not to the training counts."""
     from xstilts import kinds
-    from xstilts.evaluate import predict, score_rows
+    from xstilts.evaluate import candidate_vectors, predict, score_rows
     from xstilts.features import encode
 
-    split = "dev"
+    split, kind = "dev", kinds.of(task)
     rows = _rows(data_dir, split, languages=["en"], limit=hp["eval_examples"])
     if not rows:
         raise UserError(f"{data_dir}: no English rows in split 'dev' of task {task.name}; checkpoint selection needs them")
     labels = _labels(task, data_dir)
-    feats = encode(task, rows, tok, hp, train=False, data_key=_data_key(data_dir, split, hp["eval_examples"], ["en"]),
-                   labels=labels)
+    key = _data_key(data_dir, split, hp["eval_examples"], ["en"])
+    feats = encode(task, rows, tok, hp, train=False, data_key=key, labels=labels)
+    # a kind with a candidate table retrieves among the dev rows' own gold items here (the whole table at
+    # every evaluation would cost more than the training it selects)
+    own = kind.own_candidates(rows) if kind.candidate_schema else None
+    if own == []:
+        raise UserError(f"{data_dir}: the English dev rows of {task.name} carry no gold entity descriptions to "
+                        "retrieve among; checkpoint selection needs them")
 
     def score() -> float:
         with meter.dev_eval.timed():
-            preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter.dev_eval)
-        return kinds.of(task).selection_score(task, score_rows(task, rows, preds, "en"))
+            candidates = None if own is None else candidate_vectors(model, head, task, own, tok, hp, device, meter.dev_eval,
+                                                   {**key, "own_candidates": True})
+            preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter.dev_eval,
+                            candidates)
+        return kind.selection_score(task, score_rows(task, rows, preds, "en"))
 
     return score
 
@@ -392,12 +401,14 @@ def _evaluate_target(spec, model, tok, device) -> None:
 
     from xstilts import kinds
     from xstilts.accounting import CostMeter
-    from xstilts.evaluate import predict, score_rows, write_submission
+    from xstilts.evaluate import candidate_vectors, predict, score_rows, write_submission
     from xstilts.features import encode
+    from xstilts.kinds.base import CANDIDATES
     from xstilts.metrics import task_summary
     from xstilts.models import count_parameters
 
     task, hp = get_task(spec.target), spec.hp
+    kind = kinds.of(task)
     head = next(iter(model.head_specs))
     train_task = get_task(model.head_specs[head]["task"])
     if train_task.name != task.train_on:
@@ -409,8 +420,12 @@ def _evaluate_target(spec, model, tok, device) -> None:
     per_split: dict[str, dict] = {split: {} for split in _scored_splits(spec.data)}
     with atomic_path(Path(spec.out)) as tmp, torch.no_grad():
         tmp.mkdir()
+        candidates = None
+        if kind.candidate_schema:  # encoded once, for every language and split (Mewsli-X's entity table)
+            candidates = candidate_vectors(model, head, task, _rows(spec.data, CANDIDATES), tok, hp, device, meter,
+                                           _data_key(spec.data, CANDIDATES, None))
         # one prediction call per language, or one over every language when the kind pools them (LAReQA)
-        groups = [",".join(languages)] if kinds.of(task).pools_languages else languages
+        groups = [",".join(languages)] if kind.pools_languages else languages
         for group in _each_language(f"evaluate {task.name}", groups, meter):
             group_langs = group.split(",")
             test_ids: set = set()
@@ -428,7 +443,8 @@ def _evaluate_target(spec, model, tok, device) -> None:
                 feats = encode(task, rows, tok, hp, train=False,
                                data_key=_data_key(spec.data, split, limit, group_langs), labels=labels)
                 meter.examples += len(rows)
-                preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter)
+                preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter,
+                                candidates)
                 for lang in group_langs:
                     idx = [i for i, r in enumerate(rows) if r["lang"] == lang]
                     if not idx and split == "dev":

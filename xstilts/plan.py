@@ -33,6 +33,8 @@ SKILLS: dict[str, frozenset[str]] = {
     "xcopa": frozenset({CHOICE}),
     # LAReQA finds the answer's sentence (SQuAD's skill) in a pool of every language (retrieval's)
     "lareqa": frozenset({SPANS, ALIGNMENT}),
+    # Mewsli-X links a mention (the entity names PAN-X tags) to its entity described in any language
+    "mewslix": frozenset({ENTITY_TYPE, ALIGNMENT}),
     "bucc2018": frozenset({ALIGNMENT}), "tatoeba": frozenset({ALIGNMENT}),
 }
 # What a multilingual variant adds over its English counterpart whatever its task. `mt` (the task's own

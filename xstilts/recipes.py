@@ -80,6 +80,11 @@ TASK_RECIPES: dict[str, dict] = {
     # the batch of 4 pairs is also the in-batch negative pool; docs/protocol.md "LAReQA")
     "lareqa": {"epochs": 3, "lr": 2e-5, "batch_size": 4, "grad_accum": 4, "warmup_ratio": 0.0,
                "weight_decay": 0.0, "max_length": 256},
+    # Mewsli-X (XTREME-R): its baseline's dual encoder on English Wikipedia (mention, entity) pairs, XLM-R Large's
+    # settings (scripts/train_mewslix.sh, 838c13b:27-45, 67-80: 2 epochs, lr 1e-5, per-GPU batch 8 x accumulation
+    # 4, no warmup or decay, 64 tokens for mentions and descriptions alike; docs/protocol.md "Mewsli-X")
+    "mewslix": {"epochs": 2, "lr": 1e-5, "batch_size": 8, "grad_accum": 4, "warmup_ratio": 0.0,
+                "weight_decay": 0.0, "max_length": 64},
 }
 
 # Evaluation windows per target: the QA test sets are tokenised at 384 like their training data
@@ -88,6 +93,7 @@ EVAL_RECIPES: dict[str, dict] = {
     "xquad": {"max_length": 384},
     "mlqa": {"max_length": 384},
     "tydiqa": {"max_length": 384},
+    "mewslix": {"max_length": 64},  # scripts/run_eval_mewslix.sh: MAX_SEQ_LEN=64, as in training
 }
 
 

@@ -36,6 +36,8 @@ XTREME_R_LANGUAGES: dict[str, tuple[str, ...]] = {
     # LAReQA: the scorer's list is empty (it does not score LAReQA); these are the xquad-r files' languages
     # (google-research-datasets/lareqa 9bc8c7f, xquad-r/<lang>.json), every one in the pool
     "lareqa": tuple("ar de el en es hi ru th tr vi zh".split()),
+    # Mewsli-X: the WikiNews mention languages, English scored too (also utils_mewslix.MENTION_LANGUAGES)
+    "mewslix": tuple("ar de en es fa ja pl ro ta tr uk".split()),
 }
 
 # Config-name spellings the hub uses for some tasks.
@@ -164,6 +166,10 @@ _COSMOS_STEP = ("allenai/cosmos_qa holds only a loading script, which datasets 5
 _LAREQA_STEP = ("LAReQA's pool is built from the sentence breaks of the xquad-r files, which the hub copy "
                 "(google-research-datasets/xquad_r) lacks: copy xquad-r/<lang>.json of the LAReQA release "
                 "(github.com/google-research-datasets/lareqa) into <local_dir>/lareqa/xquad-r/ (docs/data.md, 'LAReQA')")
+_MEWSLIX_STEP = ("Mewsli-X has no official hub copy and its WikiNews text is rebuilt from archive.org dumps: run "
+                 "get-mewsli-x.sh (google-research/google-research dense_representations_for_entity_retrieval/mel, "
+                 "dataset mewsli-x_20220518_6) and copy its mewsli-x/*.jsonl into <local_dir>/mewslix/ "
+                 "(docs/data.md, 'Mewsli-X')")
 _BUCC_STEP = ("BUCC mining needs the original pools with distractors: unpack the BUCC 2018 release into "
               "<local_dir>/bucc2018/ (docs/data.md, 'BUCC 2018')")
 
@@ -360,6 +366,18 @@ _register(Task(
                 "encoder trains on English SQuAD v1.1 (question, answer sentence) pairs",
     sources={"train": _src("squad", None, "train", "squad_sentences"),
              "test": _src("lareqa", "xquad-r", "{lang}", "lareqa_original", manual=_LAREQA_STEP)},
+))
+_register(Task(
+    "mewslix", "target", "entity_retrieval", "map@20", XTREME_R_LANGUAGES["mewslix"], train_on="mewslix",
+    description="Mewsli-X (XTREME-R): WikiNews mentions retrieve their entity from one multilingual table of "
+                "~1M entity descriptions, MRR@20 (named map@20); the dual encoder trains on English Wikipedia "
+                "(mention, entity) pairs",
+    sources={"train": _src("mewslix", None, "wikipedia_pairs-train", "mewslix_pairs", languages=("en",),
+                           manual=_MEWSLIX_STEP),
+             "dev": _src("mewslix", None, "wikipedia_pairs-dev", "mewslix_pairs", languages=("en",),
+                         manual=_MEWSLIX_STEP),
+             "test": _src("mewslix", None, "wikinews_mentions-test", "mewslix_mentions", manual=_MEWSLIX_STEP),
+             "candidates": _src("mewslix", None, "candidate_set_entities", "mewslix_entities", manual=_MEWSLIX_STEP)},
 ))
 _register(Task(
     "xcopa", "target", "multiple_choice", "accuracy", XTREME_R_LANGUAGES["xcopa"], labels=("0", "1"),
@@ -562,6 +580,12 @@ SIZE_FACTS: dict[str, dict] = {
     "lareqa": {"train": 87_599, "test": 1_190, "tokens": 150, "sequences": 2,
                "counts_from": "SQuAD v1.1 train (rajpurkar/squad card); 1,190 questions per language and 13,014 "
                               "candidates in all [V lareqa 9bc8c7f, counted]"},
+    "mewslix": {"train": 167_719, "dev": 14_051, "test": {"ar": 1_501, "de": 1_551, "en": 1_490, "es": 1_552,
+                                                         "fa": 458, "ja": 1_519, "pl": 1_562, "ro": 672, "ta": 1_567,
+                                                         "tr": 1_215, "uk": 1_537},
+                "candidates": 1_003_893, "tokens": 50, "sequences": 2,
+                "counts_from": "mewsli-x.md (20220518_6): Wikipedia pairs train 167,719 / dev 14,051, WikiNews test "
+                               "per language, candidate entities 1,003,893 [V]; tokens [E]"},
     "xcopa": {"train": 500, "test": 500, "tokens": 20, "sequences": 2,
               "counts_from": "COPA train 400 + validation 100 [U]; XCOPA test 500/lang [V cambridgeltl/xcopa "
                              "e2e9d7f, counted]"},

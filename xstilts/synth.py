@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from xstilts import kinds
-from xstilts.data.sources import local_stem, resolve, source_tag
+from xstilts.data.sources import MEWSLIX_SCHEMAS, local_stem, resolve, source_tag
 from xstilts.errors import UserError
 from xstilts.io import write_json, write_parquet, write_text
 from xstilts.registry import (CORPUS_SOURCE, NLI_LABELS, PANX_TAGS, TASKS, TATOEBA_ISO3, UPOS_TAGS, Source, Task,
@@ -776,6 +776,56 @@ def _tatoeba_row(w, item, R: Renderer, m: Meta) -> dict:
             "source_lang": TATOEBA_ISO3.get(m.lang, m.lang), "target_lang": "eng"}
 
 
+_MEWSLIX_ROLES = {"per": "person", "org": "org", "loc": "loc"}
+
+
+def _mewslix_entities(w: World) -> list[tuple[str, str, str]]:
+    """(QID, name, role) of every entity of the world."""
+    named = [(n, "per") for n in w.persons] + [(n, "org") for n in w.orgs] + [(n, "loc") for n in w.locs]
+    return [(f"Q{1000 + i}", name, role) for i, (name, role) in enumerate(named)]
+
+
+def _mewslix_descriptions(w: World, entities) -> list[dict]:
+    """The entity table's records (the same draws as the `candidate_set_entities` file)."""
+    rng = _rng(w.seed, "mewslix", "candidate_set_entities")
+    out = []
+    for qid, name, role in entities:
+        lang = "en" if rng.random() < 0.6 else _pick(rng, LANGUAGES[1:])
+        text, spans = _mewslix_context(w, rng, w.renderer(lang), name, role, lead=True)[:2]
+        out.append({"entity_id": qid, "title": name, "description": text, "description_url": "",
+                    "description_language": lang, "sentence_spans": spans})
+    return out
+
+
+def _mewslix_context(w: World, rng, R: Renderer, name: str, role: str, lead: bool = False):
+    """(text, sentence spans, the entity's span): 2-3 sentences, the first (`lead`) or a random one about the
+    entity (it fills the slot of `role`), the others random facts."""
+    n = int(rng.integers(2, 4))
+    at = 0 if lead else int(rng.integers(n))
+    text, spans, mention = "", [], None
+    for k in range(n):
+        f = w.fact(rng, {"org": 0.3}, **{_MEWSLIX_ROLES[role]: name}) if k == at else w.fact(rng)
+        toks = R.fact(f)
+        sentence, span = R.text(toks, [j for j, t in enumerate(toks) if t.role == role] if k == at else ())
+        if text and R.spec.spaces:
+            text += " "
+        if k == at:
+            mention = (len(text) + span[0], len(text) + span[1])
+        spans.append({"start": len(text), "end": len(text) + len(sentence)})
+        text += sentence
+    return text, spans, mention
+
+
+def _mewslix_mention(w: World, rng, lang: str, name: str, role: str, qid: str, example_id: str):
+    """A WikiNews-style (context, mention) pair in `lang` naming entity `qid`."""
+    text, spans, (start, end) = _mewslix_context(w, rng, w.renderer(lang), name, role)
+    context = {"document_id": f"{lang}-{example_id}", "document_url": "", "document_title": "", "section_title": "",
+               "language": lang, "text": text, "sentence_spans": spans}
+    mention = {"example_id": example_id, "entity_id": qid,
+               "mention_span": {"start": start, "end": end, "text": text[start:end]}}
+    return context, mention
+
+
 class Gen(NamedTuple):
     """How to make one raw schema's data: sample semantic items once per source (shared by every language),
     then render each item into a row of the hub schema."""
@@ -869,6 +919,9 @@ class _Writer:
         if source.raw_schema == "lareqa_original":
             self.lareqa(task, source)
             return
+        if source.raw_schema in MEWSLIX_SCHEMAS:
+            self.mewslix(task, source)
+            return
         if task.role == "intermediate":
             n = self.sizes["inter_train" if split == "train" else "inter_dev"]
         else:
@@ -922,6 +975,35 @@ class _Writer:
             write_text(path, json.dumps({"version": "1.1", "data": [{"title": "xquad-r", "paragraphs": paragraphs}]},
                                         ensure_ascii=False))
             self.files[path.relative_to(self.root).as_posix()] = len(paragraphs)
+
+    def mewslix(self, task: Task, source: Source) -> None:
+        """One file of the Mewsli-X release (JSONL, its own schema): the entity table is every person,
+        organisation and place of the world, each described in one language (English for about 60%, as most of
+        the real table is not); Wikipedia pairs are English; WikiNews articles are written in each Mewsli-X
+        language the world has. A mention's context is 2-3 sentences, one of them naming the entity."""
+        entities = _mewslix_entities(self.world)
+        rng = _rng(self.world.seed, "mewslix", source.split)
+        path = (self.root / source.path / source.split).with_suffix(".jsonl")
+        if source.raw_schema == "mewslix_entities":
+            lines = _mewslix_descriptions(self.world, entities)
+        elif source.raw_schema == "mewslix_pairs":
+            n = self.sizes["eval"] if "dev" in source.split else 3 * self.sizes["target_train"]
+            descriptions = {e["entity_id"]: e for e in _mewslix_descriptions(self.world, entities)}
+            lines = []
+            for i in range(n):
+                qid, name, role = entities[int(rng.integers(len(entities)))]
+                context, mention = _mewslix_mention(self.world, rng, "en", name, role, qid, f"{source.split}-{i:06d}")
+                lines.append({"contextual_mention": {"context": context, "mention": mention},
+                              "entity": descriptions[qid]})  # the pair's entity is the table's record of it
+        else:
+            lines = []
+            for lang in (x for x in LANGUAGES if x in task.languages):
+                for i in range(self.sizes["eval"]):
+                    qid, name, role = entities[int(rng.integers(len(entities)))]
+                    context, mention = _mewslix_mention(self.world, rng, lang, name, role, qid,
+                                                        f"{source.split}-{lang}-{i:06d}")
+                    lines.append({"context": context, "mentions": [mention]})
+        self._text(path, [json.dumps(line, ensure_ascii=False) + "\n" for line in lines])
 
     def _text(self, path: Path, lines: list[str]) -> None:
         write_text(path, "".join(lines))

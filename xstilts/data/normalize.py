@@ -228,6 +228,69 @@ def _lareqa(c: _Ctx) -> list[dict]:
     return out
 
 
+# --------------------------------------------------------------------------------------------- entity retrieval
+def _spans(c: _Ctx, i: int, spans, field: str, text: str) -> list[tuple[int, int]]:
+    """Mewsli-X `sentence_spans`: [{start, end}] with 0 <= start < end <= len(text)."""
+    if not isinstance(spans, list) or not all(isinstance(x, dict) for x in spans):
+        raise c.error(f"expected a list of {{start, end}} objects, got {spans!r:.80}", i, field)
+    out = []
+    for x in spans:
+        start, end = x.get("start"), x.get("end")
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+            raise c.error(f"span {x!r} is not inside the {len(text)}-character text", i, field)
+        out.append((start, end))
+    return out
+
+
+def _mention(c: _Ctx, i: int, r: dict) -> dict:
+    """One Mewsli-X contextual mention as a query (`kinds.entity_retrieval.query_text`: XTREME-R's baseline)."""
+    from xstilts.kinds.entity_retrieval import query_text
+
+    mention = c.get(r, i, "mention")
+    text = c.as_text(c.sub(r, i, "context", "text"), i, "context.text")
+    span = c.as_text(c.sub(mention, i, "mention_span", "text"), i, "mention_span.text")
+    start, end = c.sub(mention, i, "mention_span", "start"), c.sub(mention, i, "mention_span", "end")
+    if not (isinstance(start, int) and isinstance(end, int) and text[start:end] == span):
+        raise c.error(f"mention_span {start}-{end} does not hold {span!r} in the context text", i, "mention_span")
+    query = query_text(text, span, start, end, _spans(c, i, c.sub(r, i, "context", "sentence_spans"),
+                                                      "context.sentence_spans", text))
+    if query is None:
+        raise c.error(f"mention {span!r} at {start}-{end} is in no single sentence of sentence_spans (XTREME-R's "
+                      "preprocess_mention asserts one)", i, "mention_span")
+    return {"id": c.text(mention, i, "example_id"), "lang": c.lang, "query": query,
+            "entity_id": c.text(mention, i, "entity_id").strip()}
+
+
+def _entity_description(c: _Ctx, i: int, entity: dict) -> str:
+    from xstilts.kinds.entity_retrieval import description_text
+
+    text = c.text(entity, i, "description")
+    return description_text(text, _spans(c, i, c.get(entity, i, "sentence_spans"), "sentence_spans", text))
+
+
+def _mewslix_pairs(c: _Ctx) -> list[dict]:
+    """Wikipedia (mention, entity) pairs, the English training data: the gold description rides along."""
+    out = []
+    for i, r in enumerate(c.raw.rows):
+        row, entity = _mention(c, i, r), c.get(r, i, "entity")
+        if c.as_text(c.sub(r, i, "entity", "entity_id"), i, "entity.entity_id") != row["entity_id"]:
+            raise c.error(f"the mention's entity_id {row['entity_id']!r} is not its pair's entity "
+                          f"{entity['entity_id']!r}", i, "entity.entity_id")
+        out.append({**row, "entity_text": _entity_description(c, i, entity)})
+    return out
+
+
+def _mewslix_mentions(c: _Ctx) -> list[dict]:
+    """WikiNews mentions of one language (evaluation): the gold QID only; its entity is in the candidate table."""
+    return [{**_mention(c, i, r), "entity_text": ""} for i, r in enumerate(c.raw.rows)]
+
+
+def _mewslix_entities(c: _Ctx) -> list[dict]:
+    """The candidate table: every entity with its description and the description's language."""
+    return [{"id": c.text(r, i, "entity_id"), "lang": c.text(r, i, "description_language"),
+             "text": _entity_description(c, i, r)} for i, r in enumerate(c.raw.rows)]
+
+
 # --------------------------------------------------------------------------------------------- multiple choice
 def _hellaswag(c: _Ctx) -> list[dict]:
     """Context = ctx, choices = the 4 endings, label the STRING "0".."3"."""
@@ -368,6 +431,9 @@ NORMALIZERS: dict[str, Callable[[_Ctx], list[dict]]] = {
     "squad": _squad,
     "squad_sentences": _squad_sentences,
     "lareqa_original": _lareqa,
+    "mewslix_pairs": _mewslix_pairs,
+    "mewslix_mentions": _mewslix_mentions,
+    "mewslix_entities": _mewslix_entities,
     "hellaswag": _hellaswag,
     "commonsense_qa": _commonsense_qa,
     "cosmos_qa": _cosmos_qa,

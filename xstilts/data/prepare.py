@@ -18,6 +18,7 @@ import pyarrow as pa
 from xstilts import __version__, kinds
 from xstilts.data.normalize import normalize
 from xstilts.data.sources import read_source
+from xstilts.kinds.base import CANDIDATES
 from xstilts.errors import DataError, UserError
 from xstilts.registry import COMMIT_RE
 from xstilts.io import atomic_path, read_json, sha256_file, write_json, write_parquet
@@ -190,12 +191,13 @@ class _Build:
             self.inputs += [{**x, "prepared_split": split, "lang": lang} for x in raw.inputs]
         _check_unique_ids(rows, split, lang)
         rng = _rng(args.seed, split, lang)
-        if task is not None and kinds.of(task).gold_pairs:
-            rows, gold = _cap_bucc(rows, gold, args.max_examples, rng)
-            self.gold[split][lang] = gold
+        if split == CANDIDATES:  # never capped: dropping candidates would make retrieval easier
+            for row in rows:
+                self.rows[split].setdefault(row["lang"], []).append(row)
+        elif task is not None and kinds.of(task).gold_pairs:
+            self.rows[split][lang], self.gold[split][lang] = _cap_bucc(rows, gold, args.max_examples, rng)
         else:
-            rows = _cap(rows, args.max_examples, rng)
-        self.rows[split][lang] = rows
+            self.rows[split][lang] = _cap(rows, args.max_examples, rng)
 
 
 def _check_unique_ids(rows: list[dict], split: str, lang: str) -> None:
@@ -229,6 +231,9 @@ def _gather_task(task: Task, args, build: _Build) -> list[str]:
     languages = args.languages or list(task.languages)
     _check_languages(task, languages)
     for split, sources in task_sources(task, args.source == "hub").items():
+        if split == CANDIDATES:  # one table for every language, read whole ("*": no language of its own)
+            build.read(split, "*", sources, task, args)
+            continue
         # Zero-shot transfer: training data is English only, whatever the evaluation languages. A language a
         # split does not exist in (UD-POS kk/th/tl/yo have no validation) is test-only: skipped there.
         for lang in (["en"] if split == "train" else languages):
@@ -340,7 +345,8 @@ def main(args) -> int:
         tmp.mkdir()
         for split, per_lang in build.rows.items():
             rows = [r for lang_rows in per_lang.values() for r in lang_rows]
-            entry = _write(tmp, f"{split}.parquet", rows, columns)
+            split_columns = kinds.of(task).candidate_schema if split == CANDIDATES else columns
+            entry = _write(tmp, f"{split}.parquet", rows, split_columns)
             entry["rows_per_lang"] = {lang: len(v) for lang, v in per_lang.items()}
             entry["dropped"] = dict(build.dropped[split])
             if split in build.gold:

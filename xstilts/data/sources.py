@@ -20,6 +20,8 @@ from xstilts.registry import Source, hub_repo, source_format_args
 LOCAL_SUFFIXES = (".parquet", ".jsonl")
 # The three original files of one BUCC 2018 language pair and split: pools of both sides, then gold.
 BUCC_PARTS = ("src", "en", "gold")
+# The Mewsli-X release's JSONL files (`mewsli-x_20220518_6`, text restored by its get-mewsli-x.sh), by raw schema.
+MEWSLIX_SCHEMAS = ("mewslix_pairs", "mewslix_mentions", "mewslix_entities")
 
 
 @dataclass
@@ -72,6 +74,8 @@ def read_source(source: Source, lang: str, *, local_dir: str | Path | None = Non
         return _read_bucc(src, lang, root, what)
     if src.raw_schema == "lareqa_original":
         return _read_lareqa(src, lang, root, what)
+    if src.raw_schema in MEWSLIX_SCHEMAS:
+        return _read_mewslix(src, lang, root, what)
     return _read_local(src, lang, root, what)
 
 
@@ -271,6 +275,32 @@ def _read_lareqa(src: Source, lang: str, root: Path, what: str) -> RawSplit:
     except (ValueError, KeyError, TypeError) as e:
         raise DataError(f"not the xquad-r layout (data -> paragraphs -> context, sentence_breaks, qas): {e!r}",
                         file=str(path), split=src.split) from None
+    return RawSplit(src, lang, str(path), rows, [{"file": str(path), "sha256": sha256_file(path)}])
+
+
+def _read_mewslix(src: Source, lang: str, root: Path, what: str) -> RawSplit:
+    """`mewslix/<file>.jsonl` of the Mewsli-X release, one raw row per (context, mention[, entity]): Wikipedia
+    pairs as they are, WikiNews articles split into their mentions and kept when the article is in `lang`
+    (as XTREME's utils_preprocess.mewslix_preprocess groups them), entities as they are."""
+    path = (root / src.path / src.split).with_suffix(".jsonl")
+    if not path.is_file():
+        raise UserError(f"{what}: Mewsli-X file not found: expected {path}{_manual(src)}")
+    rows = []
+    for line_no, line in _lines(path, src.split):
+        if not line:
+            continue
+        try:
+            doc = json.loads(line)
+            if src.raw_schema == "mewslix_pairs":
+                rows.append({**doc["contextual_mention"], "entity": doc["entity"]})
+            elif src.raw_schema == "mewslix_mentions":
+                if doc["context"]["language"] == lang:
+                    rows += [{"context": doc["context"], "mention": m} for m in doc["mentions"]]
+            else:
+                rows.append(dict(doc))
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(f"line {line_no}: not the Mewsli-X {src.split} layout ({e!r})", file=str(path),
+                            split=src.split, row=line_no - 1) from None
     return RawSplit(src, lang, str(path), rows, [{"file": str(path), "sha256": sha256_file(path)}])
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from xstilts.kinds import answer_retrieval, classification, multiple_choice, qa, retrieval, tagging
+from xstilts.kinds import answer_retrieval, classification, entity_retrieval, multiple_choice, qa, retrieval, tagging
 from xstilts.kinds.base import TaskKind
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ SCHEMA_VERSION = 1
 
 KINDS: dict[str, TaskKind] = {k.name: k for k in (
     classification.SENTENCE, classification.PAIR, multiple_choice.KIND, qa.ANSWERABLE, qa.UNANSWERABLE,
-    tagging.KIND, retrieval.TATOEBA, retrieval.BUCC, answer_retrieval.KIND)}
+    tagging.KIND, retrieval.TATOEBA, retrieval.BUCC, answer_retrieval.KIND, entity_retrieval.KIND)}
 
 # The kinds scored straight from an encoder (`xstilts retrieve`), with no head and no fine-tuning.
 RETRIEVAL_KINDS = tuple(name for name, kind in KINDS.items() if kind.head is None)

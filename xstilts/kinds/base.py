@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from xstilts.uncertainty import Units
 
 
+# The prepared split holding a kind's candidate table (`TaskKind.candidate_schema`).
+CANDIDATES = "candidates"
+
+
 class TaskKind:
     """One kind of task: the internal schema `prepare` writes, how rows become model features, which head
     trains it, how head outputs become predictions, the metric and the selection key, the submission files.
@@ -36,6 +40,10 @@ class TaskKind:
     allows_unanswerable = False
     # `xstilts evaluate` predicts every language in one call (a pool shared by the languages: LAReQA)
     pools_languages = False
+    # A table of candidates the queries retrieve from, shared by every language and split (Mewsli-X's entities):
+    # its schema, prepared as split `CANDIDATES` from every row of its source (never capped), encoded once per
+    # target by `encode_candidates` and handed to `predict` as (rows, vectors). None: no such table.
+    candidate_schema: dict[str, str] | None = None
 
     # -------------------------------------------------------------------------------------- scoring
     def score_keys(self, task: Task) -> tuple[str, ...]:
@@ -63,8 +71,17 @@ class TaskKind:
         raise NotImplementedError(f"kind {self.name!r} has no head: it is not encoded into features")
 
     def predict(self, outs: list, rows: list[dict], feats: dict[str, list], labels, hp: dict) -> list:
-        """One prediction per row from the head's raw outputs per feature (`evaluate.run_head`)."""
+        """One prediction per row from the head's raw outputs per feature (`evaluate.run_head`); a kind with a
+        candidate table also takes `candidates=(candidate rows, their float32 vectors)`."""
         raise NotImplementedError(self.name)
+
+    def encode_candidates(self, candidates: list[dict], tok, hp: dict) -> dict[str, list]:
+        """Features of the candidate table's rows (kinds with `candidate_schema`)."""
+        raise NotImplementedError(f"kind {self.name!r} has no candidate table")
+
+    def own_candidates(self, rows: list[dict]) -> list[dict]:
+        """A candidate table made of `rows`' own gold items, for English dev selection during training."""
+        raise NotImplementedError(f"kind {self.name!r} has no candidate table")
 
     # -------------------------------------------------------------------------------------- submission
     def submission_texts(self, task: Task, split: str, lang: str, rows: list[dict], preds: list,

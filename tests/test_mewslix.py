@@ -1,0 +1,117 @@
+"""Mewsli-X, XTREME-R's entity retrieval: the query text and metric as XTREME-R's code defines them, XTREME-R's
+own mock submission scored to the number its test expects, the release's files read (and bad ones refused with
+file, row and field), and the whole path (synthetic release -> prepare -> fine-tune on English Wikipedia pairs ->
+one candidate table for every language -> files in XTREME-R's layout)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import train_and_evaluate_target
+from xstilts import evaluate, kinds
+from xstilts.cli import main
+from xstilts.data.prepare import load_split, read_manifest
+from xstilts.kinds.entity_retrieval import query_text, reciprocal_rank
+from xstilts.registry import get_task
+
+MOCK = Path(__file__).parent / "fixtures" / "xtreme_r_mock"
+
+
+def test_the_query_marks_the_mention_in_its_sentence_and_repeats_it_in_front():
+    """utils_mewslix.preprocess_mention (838c13b:562-610): one sentence of context, ` { mention } `, existing
+    braces turned into parentheses, "<mention>: " prepended, newlines and double spaces collapsed."""
+    first, second = "Before.\n", "The verdict came\nback for Smith, who {left} office."
+    text = first + second + " After."
+    start, end = text.index("Smith"), text.index("Smith") + 5
+    spans = [(0, 7), (len(first), len(first + second)), (len(first + second) + 1, len(text))]
+    assert query_text(text, "Smith", start, end, spans) == \
+        "Smith: The verdict came back for { Smith } , who (left) office."
+    assert query_text(text, "Smith", start, end, [(0, start + 2), (start + 2, len(text))]) is None  # crosses one
+
+
+def test_the_metric_is_the_reciprocal_rank_in_the_top_20_and_an_unpredicted_example_scores_0():
+    """utils_mewslix.evaluate / mean_reciprocal_rank (838c13b:623-695): iterate the gold examples."""
+    assert reciprocal_rank(["a", "b", "g"], "g") == pytest.approx(1 / 3)
+    assert reciprocal_rank([f"x{i}" for i in range(20)] + ["g"], "g") == 0.0
+    kind, task = kinds.get("entity_retrieval"), get_task("mewslix")
+    units = kind.units(task, "en", {"e1": ["g1"], "extra": ["g9"]}, {"e1": ["g1 "], "e2": ["g2"]})
+    assert units.ids == ("e1", "e2") and units.estimate == pytest.approx(50.0)  # gold stripped; e2 missing: 0
+
+
+def test_xtreme_r_mock_submission_scores_what_its_own_test_expects():
+    """google-research/xtreme evaluate_test.py (838c13b:58): avg_map@20 = 14.39025156130419 on mock_test_data."""
+    task = get_task("mewslix")
+    scores = [kinds.of(task).units(task, lang, *evaluate.read_submission(MOCK, task, lang)).estimate
+              for lang in task.languages]
+    assert sum(scores) / len(scores) == pytest.approx(14.39025156130419, abs=1e-9)
+
+
+def _release(root: Path) -> Path:
+    """A one-article Mewsli-X release in its files' layout."""
+    folder = root / "mewslix"
+    folder.mkdir(parents=True)
+    context = {"document_id": "en-1", "language": "en", "text": "Anna Berg spoke. Then she left.",
+               "sentence_spans": [{"start": 0, "end": 16}, {"start": 17, "end": 31}]}
+    mention = {"example_id": "m1", "entity_id": "Q1", "mention_span": {"start": 0, "end": 9, "text": "Anna Berg"}}
+    entity = {"entity_id": "Q1", "title": "Anna Berg", "description": "Anna Berg is a writer.\nShe lives.",
+              "description_language": "en", "sentence_spans": [{"start": 0, "end": 22}, {"start": 23, "end": 33}]}
+    pair = {"contextual_mention": {"context": context, "mention": mention}, "entity": entity}
+    for name, doc in (("wikipedia_pairs-train", pair), ("wikipedia_pairs-dev", pair),
+                      ("wikinews_mentions-test", {"context": context, "mentions": [mention]}),
+                      ("candidate_set_entities", entity)):
+        (folder / f"{name}.jsonl").write_text(json.dumps(doc) + "\n")
+    return folder
+
+
+def test_prepare_reads_the_release_files_and_keeps_the_whole_candidate_table(tmp_path):
+    _release(tmp_path / "src")
+    out = tmp_path / "p"
+    assert main(["prepare", "--task", "mewslix", "--source", "local", "--local-dir", str(tmp_path / "src"),
+                 "--languages", "en", "--out", str(out)]) == 0
+    manifest = read_manifest(out)
+    assert set(manifest["splits"]) == {"train", "dev", "test", "candidates"}
+    [row] = load_split(out, "train").to_pylist()
+    assert row["query"] == "Anna Berg: { Anna Berg } spoke." and row["entity_text"] == "Anna Berg is a writer. She lives."
+    assert load_split(out, "test").to_pylist()[0]["entity_text"] == ""  # WikiNews rows: the QID only
+    assert load_split(out, "candidates").to_pylist() == [{"id": "Q1", "lang": "en", "text": row["entity_text"]}]
+
+
+def test_a_mention_span_that_does_not_hold_its_text_names_file_row_and_field(tmp_path, capsys):
+    folder = _release(tmp_path / "src")
+    bad = json.loads((folder / "wikinews_mentions-test.jsonl").read_text())
+    bad["mentions"][0]["mention_span"]["end"] = 5
+    (folder / "wikinews_mentions-test.jsonl").write_text(json.dumps(bad) + "\n")
+    assert main(["prepare", "--task", "mewslix", "--source", "local", "--local-dir", str(tmp_path / "src"),
+                 "--languages", "en", "--out", str(tmp_path / "p")]) != 0
+    err = capsys.readouterr().err
+    assert "wikinews_mentions-test.jsonl" in err and "row 0" in err and "mention_span" in err
+    assert not (tmp_path / "p").exists()
+
+
+def test_mewslix_trains_on_english_pairs_and_retrieves_from_one_table_for_every_language(tmp_path):
+    train_and_evaluate_target(tmp_path, "mewslix", "en,de,ar",
+                              {"max_steps": 30, "batch_size": 16, "grad_accum": 1, "eval_every": 10,
+                               "eval_examples": 40, "pooling": "mean", "lr": 1e-3})
+    data, out = tmp_path / "mewslix", tmp_path / "eval"
+    manifest = read_manifest(data)
+    table = load_split(data, "candidates").to_pylist()
+    assert manifest["splits"]["candidates"]["rows"] == len(table) == 220  # every entity, of several languages
+    assert len({c["lang"] for c in table}) > 3
+    assert set(manifest["splits"]["train"]["rows_per_lang"]) == {"en"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    task = get_task("mewslix")
+    for lang in ("en", "de", "ar"):
+        pred = json.loads((out / "predictions" / "mewslix" / f"test-{lang}.json").read_text())
+        gold = json.loads((out / "labels" / "mewslix" / f"test-{lang}.json").read_text())
+        assert set(pred) == set(gold) and all(len(v) == 20 for v in pred.values())
+        assert all(set(v) <= {c["id"] for c in table} for v in pred.values())
+        # the file, scored as utils_mewslix.evaluate reads it, is the number metrics.json reports
+        official = 100 * sum(reciprocal_rank(pred.get(k, []), v[0].strip()) for k, v in gold.items()) / len(gold)
+        assert metrics["languages"][lang]["map@20"] == pytest.approx(official)
+        assert kinds.of(task).units(task, lang, pred, gold).estimate == pytest.approx(official)
+    chance = 100 * sum(1 / r for r in range(1, 21)) / 220
+    assert metrics["score"] > 3 * chance  # the tiny model learns name matching from 30 steps of English pairs
+    assert metrics["dev"]["languages"].keys() == {"en"}  # the English Wikipedia dev, against the whole table
