@@ -1,5 +1,6 @@
-"""Benchmarks are data: a named task set with its own score, so registering another target (XTREME-R's will be
-XCOPA, LAReQA, Mewsli-X) changes neither an existing benchmark's score nor a config's default targets."""
+"""Benchmarks are data: a named task set with its own score, so registering another target (XTREME-R's XCOPA,
+LAReQA, Mewsli-X) changes neither an existing benchmark's score nor a config's default targets; XTREME-R is a
+second benchmark with its own tasks, groups, languages and score."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ XTREME_GROUPS = {"classification": ("xnli", "pawsx"), "tagging": ("udpos", "panx
                  "retrieval": ("bucc2018", "tatoeba")}
 XTREME_TASKS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba")
 SCORES = {name: 40.0 + 5 * i for i, name in enumerate(XTREME_TASKS)}  # mean 60.0
+# XTREME-R as google-research/xtreme evaluate.py (838c13b) spells it: XTREME_R_TASK2LANGS's keys (160-176) and
+# XTREME_R_GROUP2TASK (126-132), written out here independently of the registry.
+XTREME_R_TASKS = ("xnli", "panx", "udpos", "tatoeba", "xcopa", "lareqa", "mewslix", "xquad", "mlqa", "tydiqa")
+XTREME_R_GROUPS = {"classification": ("xnli", "xcopa"), "tagging": ("udpos", "panx"), "qa": ("xquad", "mlqa", "tydiqa"),
+                   "retrieval": ("tatoeba", "mewslix"), "multi_choice": ("xcopa",)}
+XTREME_R_ADDED = {"panx": "qu pl uk az lt pa gu ro", "udpos": "lt pl uk wo ro", "tatoeba": "az lt pl uk ro",
+                  "xquad": "ro"}
 NEW = "new_target"
 
 
@@ -34,15 +42,45 @@ def new_target(monkeypatch):
 
 def test_xtreme_is_the_official_task_set_groups_and_order():
     xtreme = registry.get_benchmark("xtreme")
-    assert xtreme is registry.XTREME_BENCHMARK and registry.BENCHMARKS == {"xtreme": xtreme}
+    assert xtreme is registry.XTREME_BENCHMARK and set(registry.BENCHMARKS) == {"xtreme", "xtreme-r"}
     assert xtreme.groups == XTREME_GROUPS and xtreme.tasks == XTREME_TASKS
     assert xtreme.aggregate == "task_mean"
     assert all(registry.get_task(t).role == "target" for t in xtreme.tasks)
 
 
 def test_unknown_benchmark_names_the_known_ones():
-    with pytest.raises(UserError, match=r"unknown benchmark 'xtreme-r'; known benchmarks: xtreme$"):
-        registry.get_benchmark("xtreme-r")
+    with pytest.raises(UserError, match=r"unknown benchmark 'xtreme-s'; known benchmarks: xtreme, xtreme-r$"):
+        registry.get_benchmark("xtreme-s")
+
+
+def test_xtreme_r_is_the_official_task_set_groups_languages_and_score():
+    xr = registry.get_benchmark("xtreme-r")
+    assert xr.tasks == XTREME_R_TASKS and xr.groups == XTREME_R_GROUPS and xr.aggregate == "task_mean"
+    assert all(registry.get_task(t).role == "target" for t in xr.tasks)
+    for task in XTREME_R_TASKS:  # XTREME's lists, four of them with XTREME-R's additions at the end
+        added = tuple(XTREME_R_ADDED.get(task, "").split())
+        assert xr.languages_of(task) == registry.get_task(task).languages + added
+        assert xr.unreadable_languages(task) == added  # no registered source reads them
+    scores = {t: 10.0 * i for i, t in enumerate(XTREME_R_TASKS)}
+    assert metrics.benchmark_score(scores, "xtreme-r") == 45.0  # all 10 tasks, LAReQA's mAP@20 among them
+    assert metrics.benchmark_score({k: v for k, v in scores.items() if k != "lareqa"}, "xtreme-r") is None
+    groups = metrics.group_scores(scores, "xtreme-r")
+    assert groups == {"classification": 20.0, "tagging": 15.0, "qa": 80.0, "retrieval": 45.0, "multi_choice": 40.0}
+
+
+def test_a_config_naming_xtreme_r_runs_its_ten_tasks_and_scores_them(tmp_path):
+    config = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text(encoding="utf-8"))
+    checked = grid.check_config({**config, "benchmark": "xtreme-r", "targets": None}, SCHEMA, locked=False)
+    assert grid.targets(checked) == list(XTREME_R_TASKS)
+    cells = grid.cells(checked)
+    assert cells["benchmark"] == "xtreme-r" and {c["target"] for c in cells["cells"]} == set(XTREME_R_TASKS)
+    row = {"backbone": "b", "adaptation": "full", "intermediate": "none", "variant": "en", "seed": 0}
+    doc = {"targets": list(XTREME_R_TASKS), "benchmark": "xtreme-r",
+           "cells": [{**row, "label": "none", "target": t} for t in XTREME_R_TASKS]}
+    scores = pd.DataFrame([{**row, "target": t, "split": "test", "language": aggregate.AVERAGE, "metric": "score",
+                            "value": 10.0 * i} for i, t in enumerate(XTREME_R_TASKS)])
+    table = aggregate._per_seed(doc, scores)
+    assert table["xtreme-r"].tolist() == [45.0] and aggregate.XTREME not in table
 
 
 def test_a_new_target_changes_no_xtreme_score(new_target):
@@ -74,7 +112,20 @@ def test_a_new_target_is_not_part_of_the_transfer_matrix_xtreme_column(new_targe
 
 def test_config_benchmark_must_be_a_registry_benchmark():
     config = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text(encoding="utf-8"))
-    config["benchmark"] = "xtreme-r"
-    with pytest.raises(UserError, match=r"^config key benchmark: 'xtreme-r' is not valid; expected a benchmark of "
-                                        r"the registry.*: xtreme$"):
+    config["benchmark"] = "xtreme-s"
+    with pytest.raises(UserError, match=r"^config key benchmark: 'xtreme-s' is not valid; expected a benchmark of "
+                                        r"the registry.*: xtreme, xtreme-r$"):
         grid.check_config(config, SCHEMA, locked=False)
+
+
+def test_findings_say_which_xtreme_r_languages_no_source_reads():
+    """A score over fewer languages than the benchmark's is named as such, never passed off as the official one."""
+    from xstilts import findings
+
+    assert findings.coverage("xtreme") == {}
+    gaps = findings.coverage("xtreme-r")
+    assert gaps["panx"] == (40, 48, tuple(XTREME_R_ADDED["panx"].split())) and set(gaps) == set(XTREME_R_ADDED)
+    empty = pd.DataFrame(columns=["target", "n_seeds", "delta", "significant"])
+    text = findings.paragraph(empty, pd.DataFrame(), pd.DataFrame(), None, "xtreme-r")
+    assert "all 10 targets" in text and "panx (40 of 48: no source for qu pl uk az lt pa gu ro)" in text
+    assert "no source" not in findings.paragraph(empty, pd.DataFrame(), pd.DataFrame())

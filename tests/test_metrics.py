@@ -189,8 +189,8 @@ def test_benchmark_score_rejects_non_target_names_and_unknown_benchmarks():
     with pytest.raises(UserError, match="nope"):
         metrics.benchmark_score({**_all_targets(), "nope": 80.0})
     for score in (metrics.benchmark_score, metrics.group_scores):
-        with pytest.raises(UserError, match="'xtreme-r'.*known benchmarks: xtreme"):
-            score(_all_targets(), "xtreme-r")
+        with pytest.raises(UserError, match="'xtreme-s'.*known benchmarks: xtreme, xtreme-r"):
+            score(_all_targets(), "xtreme-s")
 
 
 def test_group_scores():

@@ -87,15 +87,27 @@ def test_dry_run_lists_the_whole_grid(name, tmp_path):
 
 
 def test_xtreme_r_targets_join_the_grid_by_name(tmp_path):
-    """XCOPA and LAReQA (not XTREME tasks, so never default targets) run when a config names them: their own
-    prepare and fine-tuning jobs, and their evaluation in each row's one evaluate job."""
-    cfg = {**load("ci"), "targets": ["xnli", "xcopa", "lareqa"], "languages": ["en", "de", "zh"]}
+    """XCOPA, LAReQA and Mewsli-X (not XTREME tasks, so never default targets) run when a config names them:
+    their own prepare and fine-tuning jobs, and their evaluation in each row's one evaluate job."""
+    cfg = {**load("ci"), "targets": ["xnli", "xcopa", "lareqa", "mewslix"], "languages": ["en", "de", "zh"]}
     result = snakemake(tmp_path, CONFIGS["ci"], "-n", "--quiet", "rules", "--config",
-                       "targets=[xnli,xcopa,lareqa]", "languages=[en,de,zh]")
+                       "targets=[xnli,xcopa,lareqa,mewslix]", "languages=[en,de,zh]")
     assert result.returncode == 0, result.stderr
     assert job_counts(result.stdout) == expected_counts(cfg)
     checked = grid.check_config(cfg, SCHEMA)
     assert grid.languages(checked, "xcopa") == ["zh"] and grid.languages(checked, "lareqa") == ["de", "en", "zh"]  # in the task's order
+    assert grid.languages(checked, "mewslix") == ["de", "en"]
+
+
+def test_benchmark_xtreme_r_is_a_grid_of_its_ten_tasks(tmp_path):
+    """`benchmark: xtreme-r` with no `targets`: XTREME-R's 10 tasks as the DAG's targets (PAWS-X and BUCC gone)."""
+    cfg = {**load("ci"), "benchmark": "xtreme-r", "targets": None}
+    config_file = tmp_path / "xtreme-r.yaml"
+    config_file.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    result = snakemake(tmp_path, config_file, "-n", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr
+    assert job_counts(result.stdout) == expected_counts(cfg)
+    assert set(grid.targets(grid.check_config(cfg, SCHEMA))) == set(registry.XTREME_R_BENCHMARK.tasks)
 
 
 def test_backbone_selector_replaces_where_config_backbones_merge(tmp_path):

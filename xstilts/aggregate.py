@@ -4,9 +4,9 @@ Reads the expected cells and jobs (`cells.json`, written from `xstilts.grid.cell
 `metrics.json` and every job's `cost.json` that exist, and writes the long score table, the transfer matrix
 (mean and std over seeds), deltas against the `none` baseline, the efficiency table, the missing cells
 with a reason, two plots, and on synthetic data the planted transfers (planted.csv, xstilts.plan). A
-missing or broken cell is listed in missing.csv and never stops the summary; the XTREME score of a row
-stays empty unless every one of the 9 tasks has a score (`xstilts.metrics.benchmark_score`), since an average
-over fewer tasks is not the XTREME score.
+missing or broken cell is listed in missing.csv and never stops the summary; the benchmark score of a row (the
+config's `benchmark`, XTREME by default) stays empty unless every one of its tasks has a score
+(`xstilts.metrics.benchmark_score`), since an average over fewer tasks is not the benchmark's score.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from xstilts import findings
 from xstilts.errors import DataError
 from xstilts.io import atomic_path, read_json, write_parquet, write_text
-from xstilts.registry import XTREME_BENCHMARK
+from xstilts.registry import XTREME_BENCHMARK, get_benchmark
 
 ROW_KEYS = ["backbone", "adaptation", "intermediate", "variant"]
 SETTING_KEYS = ["backbone", "adaptation", "label"]  # a transfer-matrix row (seeds averaged)
@@ -39,6 +39,12 @@ ADDITIVE = ["wall_s", "device_s", "useful_tokens", "executed_tokens", "useful_fl
             "energy_j", "examples", "steps", *DEV_EVAL]
 AVERAGE = "average"  # the `language` of a task's unweighted mean over languages (and of its score)
 XTREME = XTREME_BENCHMARK.name  # the XTREME score's column and target label: the name of its benchmark
+
+
+def benchmark_of(cells_doc: dict) -> str:
+    """The experiment's benchmark (cells.json `benchmark`, config `benchmark`): its score is the summary's
+    benchmark column (named after it); XTREME for a cells.json written before the key existed."""
+    return get_benchmark(cells_doc.get("benchmark", XTREME)).name
 
 
 # ------------------------------------------------------------------------------------------- reading
@@ -118,28 +124,28 @@ def _score_rows(cell: dict, metrics: dict) -> list[dict]:
 
 
 def _per_seed(cells_doc: dict, scores: pd.DataFrame, split: str = "test") -> pd.DataFrame:
-    """One row per expected (row, seed): the task scores of the configured targets on `split` and the XTREME
-    score (on dev always empty: XQuAD and Tatoeba have no dev split)."""
+    """One row per expected (row, seed): the task scores of the configured targets on `split` and the
+    benchmark score (on dev always empty: XQuAD and Tatoeba have no dev split)."""
     from xstilts.metrics import benchmark_score
 
-    targets = cells_doc["targets"]
+    targets, bench = cells_doc["targets"], benchmark_of(cells_doc)
     rows = pd.DataFrame([{k: c[k] for k in [*ROW_KEYS, "seed", "label"]} for c in cells_doc["cells"]])
     rows = rows.drop_duplicates(ignore_index=True)
     task = scores[(scores.language == AVERAGE) & (scores.metric == "score") & (scores.split == split)]
     wide = task.pivot_table(index=[*ROW_KEYS, "seed"], columns="target", values="value", aggfunc="first")
     table = rows.merge(wide.reset_index(), on=[*ROW_KEYS, "seed"], how="left").reindex(
         columns=[*ROW_KEYS, "seed", "label", *targets])
-    xt = [benchmark_score({t: r[t] for t in targets if pd.notna(r[t])}, XTREME) for _, r in table.iterrows()]
-    table[XTREME] = pd.Series([np.nan if x is None else float(x) for x in xt], index=table.index, dtype=float)
+    xt = [benchmark_score({t: r[t] for t in targets if pd.notna(r[t])}, bench) for _, r in table.iterrows()]
+    table[bench] = pd.Series([np.nan if x is None else float(x) for x in xt], index=table.index, dtype=float)
     return table
 
 
-def _over_seeds(per_seed: pd.DataFrame, targets: list[str], how: str) -> pd.DataFrame:
+def _over_seeds(per_seed: pd.DataFrame, targets: list[str], how: str, bench: str = XTREME) -> pd.DataFrame:
     """Mean or std over seeds per setting, in grid order. Targets use the seeds that have a score; the
-    XTREME column is empty unless every seed of the setting has a complete XTREME score."""
+    benchmark column is empty unless every seed of the setting has a complete benchmark score."""
     groups = per_seed.groupby(SETTING_KEYS, sort=False)
     out = getattr(groups[targets], how)()
-    out[XTREME] = groups[XTREME].agg(_every_seed(how))
+    out[bench] = groups[bench].agg(_every_seed(how))
     return out.reset_index()
 
 
@@ -200,7 +206,8 @@ def _uncertainty(results: Path, cells_doc: dict, scored: dict[str, dict], out: P
     from xstilts import uncertainty
 
     replicates = uncertainty.collect(results, cells_doc["cells"], ROW_KEYS,
-                                     lambda cell: list((scored.get(cell["path"]) or {}).get("languages") or []))
+                                     lambda cell: list((scored.get(cell["path"]) or {}).get("languages") or []),
+                                     benchmark=benchmark_of(cells_doc))
     if replicates.skipped:
         path, reason = replicates.skipped[0]
         print(f"aggregate: {len(replicates.skipped)} scored cells have no readable test predictions, so no "
@@ -217,12 +224,12 @@ def _tradeoff(replicates, efficiency: pd.DataFrame, targets: list[str], out: Pat
 
     table = tradeoff.tradeoff_table(replicates, efficiency, targets, ROW_KEYS)
     _write_csv(out / "tradeoff.csv", table)
-    write_text(out / "tradeoff.md", tradeoff.tradeoff_markdown(table))
+    write_text(out / "tradeoff.md", tradeoff.tradeoff_markdown(table, replicates.benchmark))
     return table
 
 
 def _headline(replicates, scores: pd.DataFrame, results: Path, cells_doc: dict, out: Path) -> pd.DataFrame:
-    """headline.csv/.md: per target the intermediate chosen on English dev, and its XTREME score
+    """headline.csv/.md: per target the intermediate chosen on English dev, and its benchmark score
     (xstilts.headline; docs/metrics.md, "Headline row")."""
     from xstilts import headline
 
@@ -308,15 +315,16 @@ def _seeds_text(frame: pd.DataFrame) -> str:
     return f"{n} seed{'' if n == '1' else 's'}"
 
 
-def _plot_efficiency(path: Path, significance: pd.DataFrame, efficiency: pd.DataFrame) -> None:
-    """x: intermediate-phase FLOPs and device-hours (symlog, so each `none` baseline sits at zero cost); y: XTREME
-    delta to that baseline with its 95% interval; hollow = not significant (BH); one Pareto frontier per backbone
-    and adaptation, since LoRA and full fine-tuning gains are measured against different baselines."""
+def _plot_efficiency(path: Path, significance: pd.DataFrame, efficiency: pd.DataFrame, bench: str = XTREME) -> None:
+    """x: intermediate-phase FLOPs and device-hours (symlog, so each `none` baseline sits at zero cost); y: the
+    benchmark score's delta to that baseline with its 95% interval; hollow = not significant (BH); one Pareto
+    frontier per backbone and adaptation, since LoRA and full fine-tuning gains are measured against different
+    baselines."""
     plt = _pyplot()
     from xstilts.grid import ADAPTATIONS
     from xstilts.tradeoff import efficiency_points
 
-    points = efficiency_points(significance, efficiency, ROW_KEYS)
+    points = efficiency_points(significance, efficiency, ROW_KEYS, bench)
     several = points.backbone.nunique() > 1
     colors = dict(zip(ADAPTATIONS, ("tab:blue", "tab:orange")))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True, layout="constrained")
@@ -324,7 +332,7 @@ def _plot_efficiency(path: Path, significance: pd.DataFrame, efficiency: pd.Data
                          (axes[1], "device_h", "intermediate-phase device-hours")):
         usable = points[points[x].notna()]
         if usable[usable[x] > 0].empty:
-            ax.text(0.5, 0.5, "no row has both a complete XTREME score\nand an intermediate cost record",
+            ax.text(0.5, 0.5, f"no row has both a complete {bench.upper()} score\nand an intermediate cost record",
                     ha="center", va="center", transform=ax.transAxes)
         for (backbone, adaptation), group in usable.groupby(["backbone", "adaptation"], sort=False):
             color = colors.get(adaptation, "tab:grey")
@@ -349,7 +357,7 @@ def _plot_efficiency(path: Path, significance: pd.DataFrame, efficiency: pd.Data
             ax.legend(fontsize=6)
         ax.axhline(0, color="black", linewidth=0.5)
         ax.set_xlabel(title)
-    axes[0].set_ylabel("XTREME score - its baseline (points; 95% CI)")
+    axes[0].set_ylabel(f"{bench.upper()} score - its baseline (points; 95% CI)")
     fig.suptitle(f"What the intermediate stage costs and buys (mean over {_seeds_text(points)}; "
                  f"hollow: not significant)")
     _save(fig, path)
@@ -407,16 +415,16 @@ def main(args) -> int:
 
     scores = pd.DataFrame(score_rows, columns=SCORE_COLUMNS)
     write_parquet(out / "scores.parquet", _arrow(scores))
-    targets = cells_doc["targets"]
-    columns = [*targets, XTREME]
+    targets, bench = cells_doc["targets"], benchmark_of(cells_doc)
+    columns = [*targets, bench]
     for split, suffix in SPLITS.items():  # one set of matrices per split; plots below are of test
         per_seed = _per_seed(cells_doc, scores, split)
-        matrix = _over_seeds(per_seed, targets, "mean")
+        matrix = _over_seeds(per_seed, targets, "mean", bench)
         write_text(out / f"transfer_matrix{suffix}.md", _markdown(matrix))
         _write_csv(out / f"transfer_matrix{suffix}.csv", matrix)
-        _write_csv(out / f"transfer_matrix_std{suffix}.csv", _over_seeds(per_seed, targets, "std"))
+        _write_csv(out / f"transfer_matrix_std{suffix}.csv", _over_seeds(per_seed, targets, "std", bench))
         split_deltas = _deltas(per_seed, columns)
-        split_delta = _over_seeds(split_deltas, targets, "mean")
+        split_delta = _over_seeds(split_deltas, targets, "mean", bench)
         _write_csv(out / f"transfer_delta{suffix}.csv", split_delta)
         write_text(out / f"transfer_delta{suffix}.md", _markdown(split_delta))
         if split == "test":
@@ -429,12 +437,12 @@ def main(args) -> int:
     head = _headline(replicates, scores, results, cells_doc, out)
     _claims(replicates, significance, trade, head, out)
     planted = _planted(replicates, cells_doc, out)
-    write_text(out / "findings.md", findings.paragraph(significance, trade, head, planted))
+    write_text(out / "findings.md", findings.paragraph(significance, trade, head, planted, bench))
     _plot_delta(out / "plots" / "transfer_delta.png", delta, columns, significance,
                 plan.positive_cells(delta[SETTING_KEYS].itertuples(index=False, name=None), columns,
                                     cells_doc["cells"], cells_doc["jobs"], SETTING_KEYS)
                 if planted is not None else None)
-    _plot_efficiency(out / "plots" / "efficiency_vs_gain.png", significance, efficiency)
+    _plot_efficiency(out / "plots" / "efficiency_vs_gain.png", significance, efficiency, bench)
     print(f"aggregate: {len(cells_doc['cells']) - len(missing)} of {len(cells_doc['cells'])} cells scored, "
           f"{len(missing)} missing (see {out / 'missing.csv'})")
     return 0

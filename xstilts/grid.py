@@ -640,8 +640,9 @@ def cells(config: dict) -> dict:
             out_cells.append({**row.to_dict(), "label": row.label, "target": target, "phase": phase,
                               "path": path, "chain": chain + [path], "waits_on": waits_on})
     # `synth`: the data are xstilts.synth's, so aggregate checks them against xstilts.plan (planted.csv)
+    # `benchmark`: whose score the summary's benchmark column is (xstilts.aggregate.benchmark_of)
     return {"experiment": config["experiment"], "synth": bool(config["data"]["synth"]), "targets": targets(config),
-            "jobs": jobs, "cells": out_cells}
+            "benchmark": config["benchmark"], "jobs": jobs, "cells": out_cells}
 
 
 def final_outputs(config: dict) -> list[str]:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from xstilts.errors import DataError
 from xstilts.io import read_json
-from xstilts.registry import XTREME_BENCHMARK, get_task, target_tasks
+from xstilts.registry import get_benchmark, get_task, target_tasks
 from xstilts.uncertainty import Replicates, baseline_of
 
 COLUMNS = ["backbone", "adaptation", "target", "chosen", "selected_on", "dev_score", "estimate", "low", "high",
@@ -98,10 +98,9 @@ def choose(dev: pd.DataFrame, row_keys: list[str]) -> dict[tuple, dict]:
 
 
 def headline_table(replicates: Replicates, dev: pd.DataFrame, row_keys: list[str]) -> pd.DataFrame:
-    """headline.csv: per backbone and adaptation, each target's chosen row with its test score, and the XTREME
-    score of the choices, each with its interval and paired delta to `none`."""
-    from xstilts.aggregate import XTREME
-
+    """headline.csv: per backbone and adaptation, each target's chosen row with its test score, and the
+    benchmark score of the choices (XTREME's, or the experiment's benchmark: `replicates.benchmark`), each with
+    its interval and paired delta to `none`."""
     chosen = choose(dev, row_keys)
     records = []
     for backbone, adaptation in dict.fromkeys((b, a) for b, a, _ in chosen):
@@ -115,11 +114,12 @@ def headline_table(replicates: Replicates, dev: pd.DataFrame, row_keys: list[str
                             "selected_on": pick["selected_on"], "dev_score": pick["dev_score"], **value,
                             **{f"delta{s}": diff.get(k) for s, k in (("", "delta"), ("_low", "low"),
                                                                       ("_high", "high"))}, "p": diff.get("p")})
-        xtreme_picks = {t: picks[t] for t in XTREME_BENCHMARK.tasks}  # any other target is not part of it
-        if all(xtreme_picks.values()):
-            overall = _combined(replicates, {t: p["row"] for t, p in xtreme_picks.items()}, row_keys)
+        # any other target is not part of it
+        bench_picks = {t: picks.get(t) for t in get_benchmark(replicates.benchmark).tasks}
+        if all(bench_picks.values()):
+            overall = _combined(replicates, {t: p["row"] for t, p in bench_picks.items()}, row_keys)
             if overall is not None:
-                records.append({"backbone": backbone, "adaptation": adaptation, "target": XTREME,
+                records.append({"backbone": backbone, "adaptation": adaptation, "target": replicates.benchmark,
                                 "chosen": "best per target (dev)", "selected_on": "per target, above", **overall})
     return pd.DataFrame(records).reindex(columns=COLUMNS)
 

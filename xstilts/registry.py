@@ -7,7 +7,7 @@ behaviour; this module holds data only. Facts (hub ids, configs, schemas, langua
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from xstilts import kinds
@@ -400,16 +400,32 @@ class Benchmark:
 
     name: str
     # Group -> its tasks. Groups and the tasks within them are in the benchmark's official order, so `tasks`
-    # (their concatenation) is the official task order.
+    # (their concatenation) is the official task order unless `members` states it.
     groups: dict[str, tuple[str, ...]]
     # How the score is defined; the only definition there is so far: the unweighted mean of the task scores,
     # reported only when every task has one (metrics.benchmark_score).
     aggregate: Literal["task_mean"]
     evidence: str  # where the task set, groups and aggregate are stated
+    # The tasks in official order, where they are not the groups' concatenation (XTREME-R: a task in two
+    # groups, one in none).
+    members: tuple[str, ...] | None = None
+    # The benchmark's own test languages of a task, where they differ from the registered task's (XTREME-R
+    # adds languages to four XTREME tasks); `languages_of` gives every task's.
+    languages: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def tasks(self) -> tuple[str, ...]:
-        return tuple(name for names in self.groups.values() for name in names)
+        if self.members is not None:
+            return self.members
+        return tuple(dict.fromkeys(name for names in self.groups.values() for name in names))
+
+    def languages_of(self, task: str) -> tuple[str, ...]:
+        return self.languages.get(task) or TASKS[task].languages
+
+    def unreadable_languages(self, task: str) -> tuple[str, ...]:
+        """The benchmark's languages of `task` that the registered task has no source for (so no run scores
+        them, and its score is over fewer languages than the benchmark's)."""
+        return tuple(x for x in self.languages_of(task) if x not in TASKS[task].languages)
 
 
 XTREME_BENCHMARK = Benchmark(
@@ -421,8 +437,27 @@ XTREME_BENCHMARK = Benchmark(
     "`overall_scores['all_task']` = the sum of the 9 task scores / 9, shown only when all 9 are present; "
     "task order: xtreme.md section 2",
 )
-# XTREME-R (issue 16) goes here as its own Benchmark once Mewsli-X is a registered target (XCOPA and LAReQA are).
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (XTREME_BENCHMARK,)}
+# XTREME-R as google-research/xtreme evaluate.py (838c13b) defines it: the 10 tasks are XTREME_R_TASK2LANGS's keys
+# (160-176), the groups XTREME_R_GROUP2TASK (126-132), the score the mean of the 10 task scores (306-313). That
+# script cannot score LAReQA (no reader, no metric, an empty language list: its `all_task` is never printed,
+# docs/xtreme-r-facts.md section 4.6); here LAReQA's mAP@20 is one of the 10, as the task list says.
+XTREME_R_BENCHMARK = Benchmark(
+    "xtreme-r",
+    {"classification": ("xnli", "xcopa"), "tagging": ("udpos", "panx"), "qa": ("xquad", "mlqa", "tydiqa"),
+     "retrieval": ("tatoeba", "mewslix"), "multi_choice": ("xcopa",)},
+    "task_mean",
+    "google-research/xtreme evaluate.py 838c13b: XTREME_R_TASK2LANGS (160-176) for the tasks and languages, "
+    "XTREME_R_GROUP2TASK (126-132) for the groups, all_task = the mean of the 10 task scores (306-313); "
+    "docs/xtreme-r-facts.md section 4",
+    members=("xnli", "panx", "udpos", "tatoeba", "xcopa", "lareqa", "mewslix", "xquad", "mlqa", "tydiqa"),
+    languages={
+        "panx": XTREME_LANGUAGES["panx"] + tuple("qu pl uk az lt pa gu ro".split()),
+        "udpos": XTREME_LANGUAGES["udpos"] + tuple("lt pl uk wo ro".split()),
+        "tatoeba": XTREME_LANGUAGES["tatoeba"] + tuple("az lt pl uk ro".split()),
+        "xquad": XTREME_LANGUAGES["xquad"] + ("ro",),
+    },
+)
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (XTREME_BENCHMARK, XTREME_R_BENCHMARK)}
 
 
 def get_benchmark(name: str) -> Benchmark:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from xstilts.registry import XTREME_BENCHMARK, get_benchmark
 from xstilts.uncertainty import ALPHA, Replicates, adjust, interval_text
 
 # efficiency.csv column -> tradeoff column (device-seconds become device-hours)
@@ -57,10 +58,8 @@ def _row_costs(efficiency: pd.DataFrame, row_keys: list[str]) -> pd.DataFrame:
 
 def tradeoff_table(replicates: Replicates, efficiency: pd.DataFrame, targets: list[str],
                    row_keys: list[str]) -> pd.DataFrame:
-    """tradeoff.csv: per comparison and target (and XTREME), the paired score delta with its interval and p
-    (BH-adjusted over this table), the cost deltas and the score gained per extra device-hour."""
-    from xstilts.aggregate import XTREME
-
+    """tradeoff.csv: per comparison and target (and the benchmark score), the paired score delta with its
+    interval and p (BH-adjusted over this table), the cost deltas and the score gained per extra device-hour."""
     costs = _row_costs(efficiency, row_keys)
     records = []
     for kind, row, reference in comparisons(replicates.rows, row_keys):
@@ -70,7 +69,7 @@ def tradeoff_table(replicates: Replicates, efficiency: pd.DataFrame, targets: li
             b = costs[column].get(reference, np.nan) if reference in costs.index else np.nan
             cost[name] = a - b
         cost["d_device_h"] /= 3600
-        for target in [*targets, XTREME]:
+        for target in [*targets, replicates.benchmark]:
             diff = replicates.difference(row, reference, target)
             if diff is None:
                 continue
@@ -84,16 +83,15 @@ def tradeoff_table(replicates: Replicates, efficiency: pd.DataFrame, targets: li
     return frame.reindex(columns=COLUMNS)
 
 
-def tradeoff_markdown(table: pd.DataFrame) -> str:
-    """tradeoff.md: the XTREME rows, a readable subset of the columns."""
-    from xstilts.aggregate import XTREME
-
-    rows = table[table.target == XTREME]
+def tradeoff_markdown(table: pd.DataFrame, benchmark: str = XTREME_BENCHMARK.name) -> str:
+    """tradeoff.md: the rows of the benchmark score (XTREME's by default), a readable subset of the columns."""
+    rows, name = table[table.target == benchmark], benchmark.upper()
     if rows.empty:
-        return "No comparison has an XTREME score on both sides (every seed of both rows needs all 9 tasks).\n"
+        return (f"No comparison has an {name} score on both sides (every seed of both rows needs all "
+                f"{len(get_benchmark(benchmark).tasks)} tasks).\n")
     shown = pd.DataFrame({
         "comparison": rows.comparison, "row": rows.row, "reference": rows.reference,
-        "XTREME delta [95% CI]": [interval_text(*v) for v in zip(rows.delta, rows.low, rows.high)],
+        f"{name} delta [95% CI]": [interval_text(*v) for v in zip(rows.delta, rows.low, rows.high)],
         "p (BH)": [f"{p:.3g}" for p in rows.p_adjusted], "significant": rows.significant.map({True: "yes",
                                                                                              False: "no"}),
         "seeds": rows.n_seeds, "delta device-h": rows.d_device_h.round(4),
@@ -104,14 +102,14 @@ def tradeoff_markdown(table: pd.DataFrame) -> str:
     return shown.astype(object).where(shown.notna(), "").to_markdown(index=False) + "\n"
 
 
-def efficiency_points(significance: pd.DataFrame, efficiency: pd.DataFrame, row_keys: list[str]) -> pd.DataFrame:
-    """The efficiency plot's points: every row's XTREME delta to its baseline with interval, `filled` when
-    significant, x = its intermediate-phase FLOPs and device-hours (mean over seeds); each baseline at
+def efficiency_points(significance: pd.DataFrame, efficiency: pd.DataFrame, row_keys: list[str],
+                      benchmark: str = XTREME_BENCHMARK.name) -> pd.DataFrame:
+    """The efficiency plot's points: every row's benchmark-score delta to its baseline with interval, `filled`
+    when significant, x = its intermediate-phase FLOPs and device-hours (mean over seeds); each baseline at
     (0, 0, filled)."""
-    from xstilts.aggregate import XTREME
     from xstilts.grid import NONE
 
-    rows = significance[significance.target == XTREME]
+    rows = significance[significance.target == benchmark]
     inter = efficiency[efficiency.phase == "intermediate"] if len(efficiency) else efficiency
     cost = inter[row_keys].assign(flops=pd.to_numeric(inter.useful_flops, errors="coerce"),
                                   device_h=pd.to_numeric(inter.device_s, errors="coerce") / 3600)

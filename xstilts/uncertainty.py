@@ -31,7 +31,7 @@ from typing import Hashable, Iterable
 import numpy as np
 
 from xstilts.errors import DataError
-from xstilts.registry import XTREME_BENCHMARK, get_task
+from xstilts.registry import XTREME_BENCHMARK, get_benchmark, get_task
 
 N_RESAMPLES = 1000  # enough for a 95% percentile interval; the demo summary stays cheap
 LEVEL = 0.95
@@ -172,10 +172,12 @@ def adjust(p_values) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- the experiment
 @dataclass
 class Replicates:
-    """Per (row, target) and seed: (estimate, replicates, n examples) of the task score; target `xtreme`
-    too where a seed has all 9 targets. `rows` maps a row key to its cell fields."""
+    """Per (row, target) and seed: (estimate, replicates, n examples) of the task score; target `benchmark`
+    (`xtreme`, or the experiment's benchmark) too where a seed has all its tasks. `rows` maps a row key to its
+    cell fields."""
 
     bootstrap: Bootstrap
+    benchmark: str = XTREME_BENCHMARK.name
     rows: dict = field(default_factory=dict)
     row_seeds: dict = field(default_factory=dict)  # the seeds each row is expected to have (cells.json)
     task: dict = field(default_factory=dict)
@@ -212,11 +214,11 @@ class Replicates:
 
 
 def collect(results: Path, cells: list[dict], row_keys: list[str], languages_of, split: str = "test",
-            n_resamples: int = N_RESAMPLES) -> Replicates:
-    """Replicates of every scored cell in `cells` (a cells.json `cells` list). `languages_of(cell)` gives the
-    languages a cell scored (None: not scored). A scored cell whose files cannot be read is skipped, with the
-    reason, never fatal (as a missing cell is in the summary)."""
-    out = Replicates(Bootstrap([c["seed"] for c in cells], n_resamples))
+            n_resamples: int = N_RESAMPLES, benchmark: str = XTREME_BENCHMARK.name) -> Replicates:
+    """Replicates of every scored cell in `cells` (a cells.json `cells` list), and of `benchmark`'s score.
+    `languages_of(cell)` gives the languages a cell scored (None: not scored). A scored cell whose files cannot
+    be read is skipped, with the reason, never fatal (as a missing cell is in the summary)."""
+    out = Replicates(Bootstrap([c["seed"] for c in cells], n_resamples), benchmark=benchmark)
     by_target: dict[str, list[dict]] = {}
     for cell in cells:
         row = tuple(cell[k] for k in row_keys)
@@ -235,7 +237,7 @@ def collect(results: Path, cells: list[dict], row_keys: list[str], languages_of,
             except DataError as e:
                 out.skipped.append((cell["path"], str(e)))
         _replicate_target(out, target, read)
-    _add_xtreme(out)
+    _add_benchmark(out)
     return out
 
 
@@ -259,19 +261,17 @@ def _replicate_target(out: Replicates, target: str, read: dict) -> None:
             int(sum(v[2] for v in values)))
 
 
-def _add_xtreme(out: Replicates) -> None:
-    """Per row and seed: the XTREME replicates, the mean of the 9 task replicates; only for a row whose every
-    seed has all 9 (as the transfer matrix's XTREME column, never a partial mean)."""
-    from xstilts.aggregate import XTREME
-
-    names = XTREME_BENCHMARK.tasks
+def _add_benchmark(out: Replicates) -> None:
+    """Per row and seed: the benchmark's replicates (XTREME's: the mean of the 9 task replicates); only for a
+    row whose every seed has all its tasks (as the transfer matrix's benchmark column, never a partial mean)."""
+    names = get_benchmark(out.benchmark).tasks
     for row, seeds in out.row_seeds.items():
         per_task = [out.task.get((row, t), {}) for t in names]
         if not all(seeds <= set(p) for p in per_task):
             continue
         for seed in sorted(seeds):
             values = [p[seed] for p in per_task]
-            out.task.setdefault((row, XTREME), {})[seed] = (
+            out.task.setdefault((row, out.benchmark), {})[seed] = (
                 float(np.mean([v[0] for v in values])), np.mean([v[1] for v in values], axis=0),
                 int(sum(v[2] for v in values)))
 
@@ -285,13 +285,14 @@ def baseline_of(row_fields: dict, row_keys: list[str]) -> tuple:
 
 
 def intervals_table(reps: Replicates, targets: list[str], row_keys: list[str]):
-    """intervals.csv: per row, target and language (`average`: the task score; target `xtreme`)."""
+    """intervals.csv: per row, target and language (`average`: the task score; target: the benchmark's name for
+    its score)."""
     import pandas as pd
 
-    from xstilts.aggregate import AVERAGE, XTREME
+    from xstilts.aggregate import AVERAGE
 
     columns = [*row_keys, "label", "target", "language", "estimate", "low", "high", "n_examples", "n_seeds"]
-    order = {t: i for i, t in enumerate([*targets, XTREME])}
+    order = {t: i for i, t in enumerate([*targets, reps.benchmark])}
     records = [{**reps.rows[r["row"]], **{k: v for k, v in r.items() if k != "row"}} for r in reps.languages]
     for row, fields in reps.rows.items():
         for target in order:
@@ -306,17 +307,16 @@ def intervals_table(reps: Replicates, targets: list[str], row_keys: list[str]):
 
 
 def significance_table(reps: Replicates, targets: list[str], row_keys: list[str]):
-    """significance.csv: every row against its baseline on every target and XTREME, BH-adjusted over all."""
+    """significance.csv: every row against its baseline on every target and the benchmark score, BH-adjusted
+    over all."""
     import pandas as pd
-
-    from xstilts.aggregate import XTREME
 
     records = []
     for row, fields in reps.rows.items():
         base = baseline_of(fields, row_keys)
         if base == row or base not in reps.rows:
             continue
-        for target in [*targets, XTREME]:
+        for target in [*targets, reps.benchmark]:
             diff = reps.difference(row, base, target)
             if diff is not None:
                 records.append({**fields, "baseline": reps.rows[base]["label"], "target": target, **diff})
