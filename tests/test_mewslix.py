@@ -115,3 +115,30 @@ def test_mewslix_trains_on_english_pairs_and_retrieves_from_one_table_for_every_
     chance = 100 * sum(1 / r for r in range(1, 21)) / 220
     assert metrics["score"] > 3 * chance  # the tiny model learns name matching from 30 steps of English pairs
     assert metrics["dev"]["languages"].keys() == {"en"}  # the English Wikipedia dev, against the whole table
+
+
+def test_an_xtreme_r_export_holds_mewslix_in_its_layout_and_leaves_lareqa_out(tmp_path, capsys):
+    """`xstilts export --benchmark xtreme-r`: the task folders XTREME-R's evaluate.py reads (mewslix/test-<lang>.json),
+    without LAReQA, which that scorer cannot read; the files copied are the cell's, byte for byte."""
+    import shutil
+
+    task = get_task("mewslix")
+    row = tmp_path / "row"
+    for target in ("mewslix", "lareqa"):
+        cell = row / "eval" / target
+        for kind in ("predictions", "labels"):
+            shutil.copytree(MOCK / kind / "mewslix", cell / kind / target)
+        scores = {lang: {"map@20": kinds.of(task).units(task, lang, *evaluate.read_submission(MOCK, task, lang))
+                         .estimate} for lang in task.languages}
+        (cell / "metrics.json").write_text(json.dumps({"languages": scores, "score": 14.39025156130419}))
+    shutil.rmtree(row / "eval" / "lareqa" / "predictions")  # never read: LAReQA is not in XTREME-R's folder
+    assert main(["export", "--row", str(row), "--out", str(tmp_path / "sub"), "--benchmark", "xtreme-r"]) == 0
+    manifest = json.loads((tmp_path / "sub" / "manifest.json").read_text())
+    assert manifest["benchmark"] == "xtreme-r" and manifest["left_out"] == ["lareqa"]
+    assert set(manifest["tasks"]) == {"mewslix"} and manifest["tasks"]["mewslix"]["official_languages_missing"] == []
+    assert not (tmp_path / "sub" / "predictions" / "lareqa").exists()
+    for lang in task.languages:
+        for kind in ("predictions", "labels"):
+            name = f"{kind}/mewslix/test-{lang}.json"
+            assert (tmp_path / "sub" / name).read_bytes() == (MOCK / name).read_bytes()
+    assert "left out (the official scorer cannot read them): lareqa" in capsys.readouterr().out

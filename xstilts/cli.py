@@ -190,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--row", required=True, help="a results row dir: results/<exp>/<backbone>/<adaptation>/"
                                                 "seed<seed>/<intermediate>/<variant>")
     s.add_argument("--out", required=True, help="submission folder to write (predictions/, labels/, manifest.json)")
+    s.add_argument("--benchmark", default="xtreme", help="whose folder layout and tasks: xtreme (default) or "
+                                                         "xtreme-r (its scorer's 10 task folders but LAReQA)")
 
     s = verb("estimate", "project a grid's tokens, FLOPs and device-hours before running it",
              "xstilts estimate --configfile config/xtreme.yaml --gpu H100 --mfu 0.35",

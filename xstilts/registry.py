@@ -412,6 +412,9 @@ class Benchmark:
     # The benchmark's own test languages of a task, where they differ from the registered task's (XTREME-R
     # adds languages to four XTREME tasks); `languages_of` gives every task's.
     languages: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Tasks the benchmark's official folder scorer cannot read, left out of a submission folder (`xstilts
+    # export`): XTREME-R's evaluate.py has no LAReQA reader and stops with a KeyError on a lareqa folder.
+    no_official_scorer: tuple[str, ...] = ()
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -456,6 +459,7 @@ XTREME_R_BENCHMARK = Benchmark(
         "tatoeba": XTREME_LANGUAGES["tatoeba"] + tuple("az lt pl uk ro".split()),
         "xquad": XTREME_LANGUAGES["xquad"] + ("ro",),
     },
+    no_official_scorer=("lareqa",),
 )
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (XTREME_BENCHMARK, XTREME_R_BENCHMARK)}
 
