@@ -52,7 +52,7 @@ def test_every_raw_schema_in_the_registry_has_a_normaliser():
 
 @pytest.mark.parametrize("task,split,lang", [
     ("mnli", "train", "en"), ("qqp", "dev", "en"), ("squad_v1", "train", "en"), ("squad_v2", "train", "en"),
-    ("hellaswag", "train", "en"), ("commonsenseqa", "train", "en"), ("cosmosqa", "train", "en"),
+    ("hellaswag", "train", "en"), ("commonsenseqa", "train", "en"), ("cosmosqa", "train", "en"), ("siqa", "train", "en"),
     ("ccg", "train", "en"), ("xnli", "test", "de"), ("pawsx", "test", "de"), ("udpos", "test", "de"),
     ("panx", "test", "de"), ("xquad", "test", "de"), ("mlqa", "test", "en"), ("tydiqa", "test", "ar"),
     ("tatoeba", "test", "de"),
@@ -138,6 +138,21 @@ def test_commonsenseqa_answer_key_is_looked_up_in_choice_labels(tmp_path):
     raw[0]["choices"]["label"] = ["E", "D", "C", "B", "A"]
     root = mirror_with(tmp_path, "commonsense_qa/train.jsonl", raw)
     assert read("commonsenseqa", "train", root=root).rows[0]["label"] == 4
+
+
+def test_siqa_answers_a_to_c_are_the_choices_and_its_string_label_is_1_based():
+    rows = read("siqa", "dev").rows
+    raw = fixture_rows("social_i_qa/validation.jsonl")
+    assert [r["choices"] for r in rows] == [[x[f"answer{k}"] for k in "ABC"] for x in raw]
+    assert [r["label"] for r in rows] == [int(x["label"]) - 1 for x in raw] == [2, 0]
+
+
+def test_siqa_int_label_is_outside_the_label_set(tmp_path):
+    root = mirror_with(tmp_path, "social_i_qa/validation.jsonl",
+                       [{**fixture_rows("social_i_qa/validation.jsonl")[0], "label": 3}])
+    with pytest.raises(DataError, match=r"social_i_qa/validation\.jsonl, split validation, row 0, field label: "
+                                        r"label 3 outside the label set \['1', '2', '3'\]"):
+        read("siqa", "dev", root=root)
 
 
 def test_cosmosqa_answers_0_to_3_are_the_choices():

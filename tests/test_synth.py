@@ -39,6 +39,7 @@ RAW_SCHEMAS = {
                        "choices": "struct<label: list<string>, text: list<string>>", "answerKey": S},
     "cosmos_qa": {"id": S, "context": S, "question": S, "answer0": S, "answer1": S, "answer2": S, "answer3": S,
                   "label": I},
+    "social_i_qa": {"context": S, "question": S, "answerA": S, "answerB": S, "answerC": S, "label": S},
     "copa": {"premise": S, "choice1": S, "choice2": S, "question": S, "idx": I, "label": I},
     "xcopa": {"premise": S, "choice1": S, "choice2": S, "question": S, "label": I, "idx": I, "changed": "bool"},
     "ccg": {"tokens": "list<string>", "supertags": "list<string>"},

@@ -88,10 +88,12 @@ def test_dry_run_lists_the_whole_grid(name, tmp_path):
 
 def test_xtreme_r_targets_join_the_grid_by_name(tmp_path):
     """XCOPA, LAReQA and Mewsli-X (not XTREME tasks, so never default targets) run when a config names them:
-    their own prepare and fine-tuning jobs, and their evaluation in each row's one evaluate job."""
-    cfg = {**load("ci"), "targets": ["xnli", "xcopa", "lareqa", "mewslix"], "languages": ["en", "de", "zh"]}
+    their own prepare and fine-tuning jobs, and their evaluation in each row's one evaluate job; SIQA (XTREME-R's
+    stage before COPA) is an intermediate setting like the paper's."""
+    cfg = {**load("ci"), "targets": ["xnli", "xcopa", "lareqa", "mewslix"], "languages": ["en", "de", "zh"],
+           "intermediate": ["none", "mnli", "siqa"]}
     result = snakemake(tmp_path, CONFIGS["ci"], "-n", "--quiet", "rules", "--config",
-                       "targets=[xnli,xcopa,lareqa,mewslix]", "languages=[en,de,zh]")
+                       "targets=[xnli,xcopa,lareqa,mewslix]", "languages=[en,de,zh]", "intermediate=[none,mnli,siqa]")
     assert result.returncode == 0, result.stderr
     assert job_counts(result.stdout) == expected_counts(cfg)
     checked = grid.check_config(cfg, SCHEMA)

@@ -30,7 +30,7 @@ SKILLS: dict[str, frozenset[str]] = {
     "xquad": frozenset({SPANS}), "mlqa": frozenset({SPANS}), "tydiqa": frozenset({SPANS}),
     "ccg": frozenset({WORD_CLASS, ENTITY_TYPE}), "udpos": frozenset({WORD_CLASS}), "panx": frozenset({ENTITY_TYPE}),
     "hellaswag": frozenset({CHOICE}), "commonsenseqa": frozenset({CHOICE}), "cosmosqa": frozenset({CHOICE}),
-    "xcopa": frozenset({CHOICE}),
+    "xcopa": frozenset({CHOICE}), "siqa": frozenset({CHOICE}),  # SIQA: XTREME-R's stage before COPA
     # LAReQA finds the answer's sentence (SQuAD's skill) in a pool of every language (retrieval's)
     "lareqa": frozenset({SPANS, ALIGNMENT}),
     # Mewsli-X links a mention (the entity names PAN-X tags) to its entity described in any language

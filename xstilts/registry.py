@@ -137,6 +137,10 @@ REPOS: dict[str, HubRepo] = {r.id if k is None else k: r for k, r in [
                                "§8: lighteval pin, parquet [C]; config default")),
     ("cosmos_qa", HubRepo("allenai/cosmos_qa", "7abfcdbc4014160732caee7b065177e7ac54679b", None,
                           "§9: main holds the loading script cosmos_qa.py [V]: manual source")),
+    ("social_i_qa", HubRepo("allenai/social_i_qa", "6db3dcea20d5430c3dd74bf85fe9ca87268ea91b", None,
+                            "docs/data.md 'XTREME-R sources': 'Convert dataset to Parquet' (PR #3: "
+                            "data/{train,validation}-00000-of-00001.parquet, README configs, social_i_qa.py "
+                            "removed) [V commit page]; whether that commit is on main [U]")),
     ("xcopa", HubRepo("cambridgeltl/xcopa", "042f78955ba48e6404616762fa6e05e839c3907a", None,
                       "docs/data.md 'XTREME-R sources': 'Convert dataset to Parquet (#3)' on main [V commit page]; <lang>/{validation,test}-"
                       "00000-of-00001.parquet [V PR #3 files]; whether xcopa.py is gone there [U]: read by "
@@ -291,6 +295,12 @@ _register(Task(
     description="CommonsenseQA (answer keys A-E)",
     sources={"train": _src("commonsense_qa", None, "train", "commonsense_qa"),
              "dev": _src("commonsense_qa", None, "validation", "commonsense_qa")},
+))
+_register(Task(
+    "siqa", "intermediate", "multiple_choice", "accuracy", ("en",), labels=("1", "2", "3"),
+    description="Social IQa (XTREME-R's first stage before COPA; not one of the paper's nine)",
+    sources={"train": _src("social_i_qa", None, "train", "social_i_qa"),
+             "dev": _src("social_i_qa", None, "validation", "social_i_qa")},
 ))
 _register(Task(
     "cosmosqa", "intermediate", "multiple_choice", "accuracy", ("en",), labels=("0", "1", "2", "3"),
@@ -594,6 +604,8 @@ SIZE_FACTS: dict[str, dict] = {
     "hellaswag": {"train": 39_905, "dev": 10_042, "tokens": 70, "sequences": 4, "counts_from": "Rowan/hellaswag card"},
     "commonsenseqa": {"train": 9_741, "dev": 1_221, "tokens": 20, "sequences": 5,
                       "counts_from": "tau/commonsense_qa card"},
+    "siqa": {"train": 33_410, "dev": 1_954, "tokens": 35, "sequences": 3,
+             "counts_from": "allenai/social_i_qa card at 6db3dce (num_examples) [V]; tokens [E]"},
     "cosmosqa": {"train": 25_262, "dev": 2_985, "tokens": 100, "sequences": 4, "counts_from": "allenai/cosmos_qa card"},
     "ccg": {"train": 39_604, "dev": 1_913, "tokens": 35, "sequences": 1,
             "counts_from": "[E] CCGbank sections 02-21 / 00 (the usual split; the licensed files are not here)"},

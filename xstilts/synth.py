@@ -634,9 +634,9 @@ def _csqa_row(w, item, R: Renderer, m: Meta) -> dict:
             "answerKey": "ABCDE"[label]}
 
 
-def _cosmos_items(w: World, rng, n: int, task: Task) -> list:
-    """(two facts, ask, 4 choices, label, id): the question is about the first person. In a third of the items
-    the other person's answer is among the wrong choices (only reading which fact the question is about
+def _cosmos_items(w: World, rng, n: int, task: Task, k: int = 4) -> list:
+    """(two facts, ask, `k` choices, label, id): the question is about the first person. In a third of the
+    items the other person's answer is among the wrong choices (only reading which fact the question is about
     tells them apart); otherwise the wrong choices are not in the context (finding the answer in it is
     enough, the cue a small model learns first)."""
     items = []
@@ -650,9 +650,9 @@ def _cosmos_items(w: World, rng, n: int, task: Task) -> list:
         key = {"per": "person", "obj": "obj", "loc": "loc"}[ask]
         pool = {"per": w.persons, "obj": range(len(EN_OBJECTS)), "loc": w.locs}[ask]
         right, near = getattr(f1, key), getattr(f2, key)
-        others = _distinct(rng, [x for x in pool if x not in (right, near)], 3)
-        choices = [right] + ([near] + others[:2] if rng.random() < 1 / 3 else others)
-        order = [int(x) for x in rng.permutation(4)]
+        others = _distinct(rng, [x for x in pool if x not in (right, near)], k - 1)
+        choices = [right] + ([near] + others[:k - 2] if rng.random() < 1 / 3 else others)
+        order = [int(x) for x in rng.permutation(k)]
         items.append(([f1, f2] if rng.random() < 0.5 else [f2, f1], f1, ask, [choices[k] for k in order],
                       order.index(0), rng.bytes(12).hex()))
     return items
@@ -664,6 +664,20 @@ def _cosmos_row(w, item, R: Renderer, m: Meta) -> dict:
            "question": R.sentence(R.fact(qview(f1, ask), ask))}
     row.update({f"answer{k}": _choice_text(R, ask, c) for k, c in enumerate(choices)})
     row["label"] = label
+    return row
+
+
+def _siqa_items(w: World, rng, n: int, task: Task) -> list:
+    """Social IQa's shape: Cosmos QA's reading items with 3 choices."""
+    return _cosmos_items(w, rng, n, task, k=3)
+
+
+def _siqa_row(w, item, R: Renderer, m: Meta) -> dict:
+    facts, f1, ask, choices, label, _ = item
+    row = {"context": R.sentence([t for f in facts for t in R.fact(f)]),
+           "question": R.sentence(R.fact(qview(f1, ask), ask))}
+    row.update({f"answer{k}": _choice_text(R, ask, c) for k, c in zip("ABC", choices)})
+    row["label"] = str(label + 1)
     return row
 
 
@@ -863,6 +877,9 @@ GENERATORS: dict[str, Gen] = {
     "cosmos_qa": Gen(_cosmos_items, _cosmos_row, pa.schema(
         [("id", _S), ("context", _S), ("question", _S)] + [(f"answer{k}", _S) for k in range(4)] +
         [("label", _I32)]), train_scale=10),
+    "social_i_qa": Gen(_siqa_items, _siqa_row, pa.schema([("context", _S), ("question", _S), ("answerA", _S),
+                                                          ("answerB", _S), ("answerC", _S), ("label", _S)]),
+                       train_scale=10),
     "copa": Gen(_copa_items, _copa_row, pa.schema([("premise", _S), ("choice1", _S), ("choice2", _S),
                                                    ("question", _S), ("idx", _I32), ("label", _I32)])),
     "xcopa": Gen(_copa_items, _copa_row, pa.schema([("premise", _S), ("choice1", _S), ("choice2", _S),

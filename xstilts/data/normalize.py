@@ -316,6 +316,17 @@ def _commonsense_qa(c: _Ctx) -> list[dict]:
     return out
 
 
+def _social_i_qa(c: _Ctx) -> list[dict]:
+    """Social IQa: context, question, answerA-C, label the STRING "1".."3" (the hub's, 1-based; an int is an
+    error), kept as the task's label index 0..2."""
+    out = []
+    for i, r in enumerate(c.raw.rows):
+        out.append({"id": c.row_id(i), "lang": c.lang, "context": c.text(r, i, "context"),
+                    "question": c.text(r, i, "question"), "choices": [c.text(r, i, f"answer{k}") for k in "ABC"],
+                    "label": c.task_label(c.get(r, i, "label"), i, "label")})
+    return out
+
+
 def _cosmos_qa(c: _Ctx) -> list[dict]:
     out = []
     for i, r in enumerate(c.raw.rows):
@@ -437,6 +448,7 @@ NORMALIZERS: dict[str, Callable[[_Ctx], list[dict]]] = {
     "hellaswag": _hellaswag,
     "commonsense_qa": _commonsense_qa,
     "cosmos_qa": _cosmos_qa,
+    "social_i_qa": _social_i_qa,
     "copa": _copa,
     "xcopa": _copa,
     "ccg": _tagging("supertags", None),
