@@ -142,3 +142,14 @@ def test_an_xtreme_r_export_holds_mewslix_in_its_layout_and_leaves_lareqa_out(tm
             name = f"{kind}/mewslix/test-{lang}.json"
             assert (tmp_path / "sub" / name).read_bytes() == (MOCK / name).read_bytes()
     assert "left out (the official scorer cannot read them): lareqa" in capsys.readouterr().out
+
+
+def test_a_submission_value_that_is_not_a_list_names_file_and_example(tmp_path):
+    from xstilts.errors import DataError
+
+    task = get_task("mewslix")
+    for kind, doc in (("predictions", {"e1": "Q1"}), ("labels", {"e1": ["Q1"]})):
+        (tmp_path / kind / "mewslix").mkdir(parents=True)
+        (tmp_path / kind / "mewslix" / "test-en.json").write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=r"predictions/mewslix/test-en\.json.*the value of 'e1' is not a list"):
+        evaluate.read_submission(tmp_path, task, "en")

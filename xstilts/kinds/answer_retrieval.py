@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 
-from xstilts.kinds.base import TaskKind
+from xstilts.kinds.base import TaskKind, parse_ranked_lists
 
 QUERY_TOKENS = 96  # XTREME-R scripts/train_lareqa.sh:28 `max_query_length`; candidates use `max_length` (256)
 TOP_K = 20
@@ -136,18 +136,8 @@ class AnswerRetrieval(TaskKind):
                 json.dumps({k: p["relevant"] for k, p in zip(keys, preds)}, ensure_ascii=False, indent=0))
 
     def parse_submission(self, paths, texts):
-        from xstilts.errors import DataError
-
-        parsed = []
-        for path, text in zip(paths, texts):
-            try:
-                doc = json.loads(text)
-            except ValueError as e:
-                raise DataError(f"not JSON ({e})", file=str(path)) from None
-            if not isinstance(doc, dict) or not all(isinstance(v, list) for v in doc.values()):
-                raise DataError("expected a JSON object {query uid: [candidate uids]}", file=str(path))
-            parsed.append(doc)
-        return parsed[0], parsed[1]
+        pred, gold = parse_ranked_lists(paths, texts, "{query uid: [candidate uids]}")
+        return pred, gold
 
     def units(self, task, lang, pred, gold):
         """Per query (the gold's): its AP@20; a query without predictions scores 0."""

@@ -18,6 +18,27 @@ if TYPE_CHECKING:
 CANDIDATES = "candidates"
 
 
+def parse_ranked_lists(paths: list[Path], texts: list[str], layout: str) -> list[dict]:
+    """Each file's JSON object `{id: [ranked ids]}` (the retrieval kinds' files); DataError names the file and,
+    where one is to blame, the id whose value is not a list. `layout` describes the object in the message."""
+    import json
+
+    from xstilts.errors import DataError
+
+    parsed = []
+    for path, text in zip(paths, texts):
+        try:
+            doc = json.loads(text)
+        except ValueError as e:
+            raise DataError(f"not JSON ({e})", file=str(path)) from None
+        bad = next((k for k, v in doc.items() if not isinstance(v, list)), None) if isinstance(doc, dict) else ""
+        if bad is not None:
+            raise DataError(f"expected a JSON object {layout}" + (f"; the value of {bad!r} is not a list" if bad else ""),
+                            file=str(path))
+        parsed.append(doc)
+    return parsed
+
+
 class TaskKind:
     """One kind of task: the internal schema `prepare` writes, how rows become model features, which head
     trains it, how head outputs become predictions, the metric and the selection key, the submission files.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 
-from xstilts.kinds.base import TaskKind
+from xstilts.kinds.base import TaskKind, parse_ranked_lists
 
 TOP_K = 20  # utils_mewslix.TOP_K
 _MARKED = re.compile(r"\{(.*?)\}")  # utils_mewslix `_REGEX`, replaced by `(\1)`
@@ -111,17 +111,7 @@ class EntityRetrieval(TaskKind):
     def parse_submission(self, paths, texts):
         from xstilts.errors import DataError
 
-        parsed = []
-        for path, text in zip(paths, texts):
-            try:
-                doc = json.loads(text)
-            except ValueError as e:
-                raise DataError(f"not JSON ({e})", file=str(path)) from None
-            bad = next((k for k, v in doc.items() if not isinstance(v, list)), None) if isinstance(doc, dict) else ""
-            if bad is not None:
-                raise DataError("expected a JSON object {example_id: [QIDs]}"
-                                + (f"; the value of {bad!r} is not a list" if bad else ""), file=str(path))
-            parsed.append(doc)
+        parsed = parse_ranked_lists(paths, texts, "{example_id: [QIDs]}")
         empty = next((k for k, v in parsed[1].items() if not v), None)
         if empty is not None:
             raise DataError(f"example {empty!r} has no gold QID; expected a one-element list", file=str(paths[1]))
