@@ -126,18 +126,25 @@ def test_paper_grid_from_registry_facts():
 
 
 def test_xtreme_r_targets_are_priced_by_xtreme_r_scripts():
-    """A paper grid naming XCOPA and LAReQA projects their jobs, and prices them by XTREME-R's own scripts."""
+    """A paper grid naming XCOPA, LAReQA and Mewsli-X projects their jobs, and prices them by XTREME-R's own
+    scripts; Mewsli-X's evaluation includes encoding its million-entity table once."""
     config = yaml.safe_load((ROOT / "config/xtreme.yaml").read_text())
-    config["targets"] = ["xnli", "xcopa", "lareqa"]
+    config["targets"] = ["xnli", "xcopa", "lareqa", "mewslix"]
     config["data"]["revisions"] = {**(config["data"].get("revisions") or {}), "aps/super_glue": "a" * 40}
     config = grid.check_config(config, SCHEMA)
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        summary = estimate.summarize(config, estimate.jobs(config), "H100", 0.35)
-        assert summary["rules"]["finetune"]["jobs"] == summary["rules"]["evaluate"]["jobs"] * 3
+        jobs = estimate.jobs(config)
+        summary = estimate.summarize(config, jobs, "H100", 0.35)
+        assert summary["rules"]["finetune"]["jobs"] == summary["rules"]["evaluate"]["jobs"] * 4
         data = estimate._Data(config, "xlmr-large", measure=False)
-        for name, examples in (("xcopa", 500), ("lareqa", 87_599)):
+        hp = estimate.recipes.resolve("evaluate", task="mewslix")
+        table = data.profile("mewslix", "candidates", hp, False)
+        assert (table.examples, table.sequences, table.useful) == (1_003_893, 1_003_893, 1_003_893 * 50)
+        evaluation = next(j for j in jobs if j["rule"] == "evaluate" and j["name"] == "mewslix")
+        assert evaluation["useful_tokens"] > table.useful  # the mentions' tokens on top of the table's
+        for name, examples in (("xcopa", 500), ("lareqa", 87_599), ("mewslix", 167_719)):
             hp = estimate.recipes.resolve("finetune", task=name)
             assert data.profile(name, "train", hp, True).examples == examples
             job = {"rule": "finetune", "name": name, "useful_flops": 6.0, "useful_tokens": 1.0,
