@@ -49,6 +49,37 @@ def test_xtreme_r_mock_submission_scores_what_its_own_test_expects():
     assert sum(scores) / len(scores) == pytest.approx(14.39025156130419, abs=1e-9)
 
 
+def test_the_release_s_own_wikinews_example_becomes_one_query_per_mention_of_its_language():
+    """google-research's Mewsli-X test data (two real articles, byte-exact: their text_md5 holds) through the
+    reader and normaliser: articles kept by language, one row per mention, the query as preprocess_mention."""
+    import hashlib
+
+    from xstilts.data.normalize import normalize
+    from xstilts.data.sources import read_source
+
+    raw_file = Path(__file__).parent / "fixtures" / "raw" / "mewslix" / "wikinews_mentions-test.jsonl"
+    for line in raw_file.read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        assert hashlib.md5(doc["context"]["text"].encode()).hexdigest() == doc["mentions"][0]["metadata"]["text_md5"]
+    task = get_task("mewslix")
+
+    def rows(lang):
+        raw = read_source(task.sources["test"][0], lang, local_dir=raw_file.parents[1], task="mewslix")
+        return normalize(raw, task).rows
+
+    [en] = rows("en")
+    assert en == {"id": "c79595350cc2d5c7f2b095e2cb785212", "lang": "en", "entity_id": "Q1757", "entity_text": "",
+                  "query": "Helsinki: In { Helsinki } , the Finnish trade union for bus and truck drivers has gone on "
+                           "strike on Sunday evening, mainly over the use of part-time labor."}
+    ar = rows("ar")
+    assert [r["entity_id"] for r in ar] == ["Q167217", "Q3447452"]
+    assert ar[1]["query"].startswith("طنب الصغرى: زار") and "و { طنب الصغرى } ،" in ar[1]["query"]
+    from xstilts.errors import DataError
+
+    with pytest.raises(DataError, match=r"wikinews_mentions-test\.jsonl.*empty split"):
+        rows("de")  # no German article in the file: an error naming it, never an empty language
+
+
 def _release(root: Path) -> Path:
     """A one-article Mewsli-X release in its files' layout."""
     folder = root / "mewslix"
