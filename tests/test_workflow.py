@@ -22,7 +22,7 @@ from xstilts.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-CONFIGS = {name: ROOT / "config" / f"{name}.yaml" for name in ("config", "ci", "xtreme")}
+CONFIGS = {name: ROOT / "config" / f"{name}.yaml" for name in ("config", "ci", "xtreme", "xtreme-r-ci")}
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
@@ -102,11 +102,10 @@ def test_xtreme_r_targets_join_the_grid_by_name(tmp_path):
 
 
 def test_benchmark_xtreme_r_is_a_grid_of_its_ten_tasks(tmp_path):
-    """`benchmark: xtreme-r` with no `targets`: XTREME-R's 10 tasks as the DAG's targets (PAWS-X and BUCC gone)."""
-    cfg = {**load("ci"), "benchmark": "xtreme-r", "targets": None}
-    config_file = tmp_path / "xtreme-r.yaml"
-    config_file.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    result = snakemake(tmp_path, config_file, "-n", "--quiet", "rules")
+    """config/xtreme-r-ci.yaml (`benchmark: xtreme-r`, no `targets`): XTREME-R's 10 tasks as the DAG's targets
+    (PAWS-X and BUCC gone), SIQA as the intermediate row."""
+    cfg = load("xtreme-r-ci")
+    result = snakemake(tmp_path, CONFIGS["xtreme-r-ci"], "-n", "--quiet", "rules")
     assert result.returncode == 0, result.stderr
     assert job_counts(result.stdout) == expected_counts(cfg)
     assert set(grid.targets(grid.check_config(cfg, SCHEMA))) == set(registry.XTREME_R_BENCHMARK.tasks)
@@ -429,3 +428,29 @@ def test_paths_and_values_reach_the_verbs_unsplit(tmp_path, fake_engine):
     assert not (work / "pwned").exists()
     xquad = next(c for c in prepare if "xquad" in c)
     assert xquad[xquad.index("--languages") + 1] == "en,de,ru,ar,zh,hi"
+
+
+@pytest.mark.slow  # the real engine through the CI-sized XTREME-R grid (~1-2 min)
+def test_the_xtreme_r_grid_runs_and_its_summary_is_the_xtreme_r_score(tmp_path):
+    """config/xtreme-r-ci.yaml with the real `xstilts`: every XTREME-R cell is scored (XCOPA, LAReQA and Mewsli-X
+    among them), the summary's benchmark column is `xtreme-r` (the mean of the 10 task scores), its findings
+    name the XTREME-R languages no source reads, and a row exports as XTREME-R's submission folder."""
+    work = tmp_path / "work"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for target in ((), ("summary",)):
+        run = snakemake(work, CONFIGS["xtreme-r-ci"], *target, env=env, timeout=900)
+        assert run.returncode == 0, run.stderr[-3000:]
+    out = work / "results" / "ci-xtreme-r" / "summary"
+    assert pd.read_csv(out / "missing.csv").empty
+    matrix = pd.read_csv(out / "transfer_matrix.csv").set_index("label")
+    tasks = list(registry.XTREME_R_BENCHMARK.tasks)
+    assert list(matrix.columns[-11:]) == [*tasks, "xtreme-r"] and "xtreme" not in matrix
+    assert matrix["xtreme-r"].to_numpy() == pytest.approx(matrix[tasks].mean(axis=1).to_numpy())
+    assert "no source for qu pl uk az lt pa gu ro" in (out / "findings.md").read_text()
+    assert set(pd.read_csv(out / "significance.csv").target) >= {"xtreme-r", "mewslix", "lareqa", "xcopa"}
+    row = work / "results" / "ci-xtreme-r" / "tiny" / "full" / "seed0" / "siqa" / "en"
+    export = subprocess.run([str(Path(sys.executable).parent / "xstilts"), "export", "--benchmark", "xtreme-r",
+                             "--row", str(row), "--out", str(tmp_path / "sub")], capture_output=True, text=True)
+    assert export.returncode == 0, export.stderr
+    assert sorted(p.name for p in (tmp_path / "sub" / "predictions").iterdir()) == sorted(
+        t for t in tasks if t != "lareqa")
