@@ -52,7 +52,8 @@ def test_every_raw_schema_in_the_registry_has_a_normaliser():
 
 @pytest.mark.parametrize("task,split,lang", [
     ("mnli", "train", "en"), ("qqp", "dev", "en"), ("squad_v1", "train", "en"), ("squad_v2", "train", "en"),
-    ("hellaswag", "train", "en"), ("commonsenseqa", "train", "en"), ("cosmosqa", "train", "en"), ("siqa", "train", "en"),
+    ("hellaswag", "train", "en"), ("commonsenseqa", "train", "en"), ("cosmosqa", "train", "en"),
+    ("siqa", "train", "en"),
     ("ccg", "train", "en"), ("xnli", "test", "de"), ("pawsx", "test", "de"), ("udpos", "test", "de"),
     ("panx", "test", "de"), ("xquad", "test", "de"), ("mlqa", "test", "en"), ("tydiqa", "test", "ar"),
     ("tatoeba", "test", "de"),

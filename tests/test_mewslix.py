@@ -105,7 +105,8 @@ def test_prepare_reads_the_release_files_and_keeps_the_whole_candidate_table(tmp
     manifest = read_manifest(out)
     assert set(manifest["splits"]) == {"train", "dev", "test", "candidates"}
     [row] = load_split(out, "train").to_pylist()
-    assert row["query"] == "Anna Berg: { Anna Berg } spoke." and row["entity_text"] == "Anna Berg is a writer. She lives."
+    assert row["query"] == "Anna Berg: { Anna Berg } spoke."
+    assert row["entity_text"] == "Anna Berg is a writer. She lives."
     assert load_split(out, "test").to_pylist()[0]["entity_text"] == ""  # WikiNews rows: the QID only
     assert load_split(out, "candidates").to_pylist() == [{"id": "Q1", "lang": "en", "text": row["entity_text"]}]
 

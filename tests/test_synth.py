@@ -79,7 +79,8 @@ def _parquet_sources():
     for task in TASKS.values():
         for split, sources in task.sources.items():
             for source in sources:
-                if source.raw_schema not in ("bucc_original", "lareqa_original", *MEWSLIX_SCHEMAS):  # releases' own files
+                # the releases' own files (BUCC's, LAReQA's, Mewsli-X's) are not parquet
+                if source.raw_schema not in ("bucc_original", "lareqa_original", *MEWSLIX_SCHEMAS):
                     yield source.raw_schema, source, (["en"] if task.role == "intermediate" or split == "train"
                                                       else list(synth.LANGUAGES))
         if task.role == "intermediate":

@@ -97,7 +97,8 @@ def test_xtreme_r_targets_join_the_grid_by_name(tmp_path):
     assert result.returncode == 0, result.stderr
     assert job_counts(result.stdout) == expected_counts(cfg)
     checked = grid.check_config(cfg, SCHEMA)
-    assert grid.languages(checked, "xcopa") == ["zh"] and grid.languages(checked, "lareqa") == ["de", "en", "zh"]  # in the task's order
+    # in the task's order
+    assert grid.languages(checked, "xcopa") == ["zh"] and grid.languages(checked, "lareqa") == ["de", "en", "zh"]
     assert grid.languages(checked, "mewslix") == ["de", "en"]
 
 

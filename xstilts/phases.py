@@ -177,8 +177,8 @@ def _dev_scorer(model, head: str, task, data_dir: str, tok, hp: dict, device, me
 
     def score() -> float:
         with meter.dev_eval.timed():
-            candidates = None if own is None else candidate_vectors(model, head, task, own, tok, hp, device, meter.dev_eval,
-                                                   {**key, "own_candidates": True})
+            candidates = None if own is None else candidate_vectors(
+                model, head, task, own, tok, hp, device, meter.dev_eval, {**key, "own_candidates": True})
             preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter.dev_eval,
                             candidates)
         return kind.selection_score(task, score_rows(task, rows, preds, "en"))
