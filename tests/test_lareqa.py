@@ -39,6 +39,29 @@ def test_the_pool_is_every_sentence_of_every_paragraph_and_a_question_has_its_an
     assert sentence_breaks("甲乙。丙丁。") == [(0, 3), (3, 6)]
 
 
+def test_the_release_s_own_xquad_r_paragraph_gives_the_official_pool_and_answers():
+    """The first paragraph of LAReQA's xquad-r/en.json and de.json (9bc8c7f, tests/fixtures/raw/lareqa): sentences
+    cut by the file's own sentence_breaks, the answer sentence the one holding answer_start, and in the pool a
+    question's relevant candidates are its answer sentence in both languages (the shared id links them)."""
+    from pathlib import Path
+
+    from xstilts.data.normalize import normalize
+    from xstilts.data.sources import read_source
+
+    task, rows = get_task("lareqa"), []
+    for lang in ("en", "de"):
+        raw = read_source(task.sources["test"][0], lang, local_dir=Path(__file__).parent / "fixtures" / "raw",
+                          task="lareqa")
+        rows += normalize(raw, task).rows
+    assert [(r["lang"], r["answer_sentence"]) for r in rows] == [(lang, k) for lang in ("en", "de") for k in (0, 3, 5)]
+    en = rows[1]
+    assert len(en["sentences"]) == 7 and en["sentences"][3].startswith("The Panthers line also featured")
+    assert "136" in en["sentences"][3]  # the answer of "How many career sacks ..."
+    uids, _, answer_of = pool(rows)
+    assert len(uids) == 14  # 7 sentences of the paragraph in each language, the paragraph once per language
+    assert {answer_of["en", en["id"]], answer_of["de", en["id"]]} == {"en_0_3", "de_0_3"}
+
+
 def test_the_dual_encoder_loss_is_the_in_batch_softmax_from_questions_to_answers():
     torch.manual_seed(0)
     head = DualEncoderHead(8)
