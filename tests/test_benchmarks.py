@@ -57,10 +57,14 @@ def test_xtreme_r_is_the_official_task_set_groups_languages_and_score():
     xr = registry.get_benchmark("xtreme-r")
     assert xr.tasks == XTREME_R_TASKS and xr.groups == XTREME_R_GROUPS and xr.aggregate == "task_mean"
     assert all(registry.get_task(t).role == "target" for t in xr.tasks)
+    xtreme = registry.XTREME_BENCHMARK
     for task in XTREME_R_TASKS:  # XTREME's lists, four of them with XTREME-R's additions at the end
         added = tuple(XTREME_R_ADDED.get(task, "").split())
-        assert xr.languages_of(task) == registry.get_task(task).languages + added
-        assert xr.unreadable_languages(task) == added  # no registered source reads them
+        assert xr.languages_of(task) == xtreme.languages_of(task) + added
+    # PAN-X's and XQuAD's are registered (WikiANN, google/xquad); UD-POS's and Tatoeba's have no source
+    assert {t: xr.unreadable_languages(t) for t in XTREME_R_TASKS if xr.unreadable_languages(t)} == {
+        t: tuple(XTREME_R_ADDED[t].split()) for t in ("udpos", "tatoeba")}
+    assert registry.get_task("panx").languages == xr.languages_of("panx")
     scores = {t: 10.0 * i for i, t in enumerate(XTREME_R_TASKS)}
     assert metrics.benchmark_score(scores, "xtreme-r") == 45.0  # all 10 tasks, LAReQA's mAP@20 among them
     assert metrics.benchmark_score({k: v for k, v in scores.items() if k != "lareqa"}, "xtreme-r") is None
@@ -124,8 +128,27 @@ def test_findings_say_which_xtreme_r_languages_no_source_reads():
 
     assert findings.coverage("xtreme") == {}
     gaps = findings.coverage("xtreme-r")
-    assert gaps["panx"] == (40, 48, tuple(XTREME_R_ADDED["panx"].split())) and set(gaps) == set(XTREME_R_ADDED)
+    assert gaps == {"udpos": (33, 38, tuple(XTREME_R_ADDED["udpos"].split())),
+                    "tatoeba": (36, 41, tuple(XTREME_R_ADDED["tatoeba"].split()))}
     empty = pd.DataFrame(columns=["target", "n_seeds", "delta", "significant"])
     text = findings.paragraph(empty, pd.DataFrame(), pd.DataFrame(), None, "xtreme-r")
-    assert "all 10 targets" in text and "panx (40 of 48: no source for qu pl uk az lt pa gu ro)" in text
+    assert "all 10 targets" in text and "udpos (33 of 38: no source for lt pl uk wo ro)" in text
     assert "no source" not in findings.paragraph(empty, pd.DataFrame(), pd.DataFrame())
+
+
+def test_an_xtreme_run_keeps_xtreme_s_languages_and_reads_no_xtreme_r_repository():
+    """PAN-X and XQuAD are registered with XTREME-R's languages too; the paper config (XTREME) still evaluates
+    XTREME's 40 and 11 and never reads full WikiANN or google/xquad, while an XTREME-R config reads both."""
+    config = grid.load_config(ROOT / "config" / "xtreme.yaml", SCHEMA)
+    assert grid.languages(config, "panx") == list(registry.XTREME_LANGUAGES["panx"])
+    assert grid.languages(config, "xquad") == list(registry.XTREME_LANGUAGES["xquad"])
+    assert grid.languages(config, "xnli") is None  # the registered list is XTREME's: the verbs' default
+    read = grid.hub_repos(config)["datasets"]
+    assert "unimelb-nlp/wikiann" not in read and "google/xquad" not in read
+    # the MLM corpus covers XTREME's languages, not every registered target's (XCOPA's ht, Mewsli-X's uk, ...)
+    corpus = next(j for j in grid.prepare_jobs(config) if j.kind == "corpus")
+    assert set(corpus.languages) == {x for t in XTREME_TASKS for x in registry.XTREME_LANGUAGES[t]}
+    xtreme_r = grid.check_config({**yaml.safe_load((ROOT / "config" / "xtreme.yaml").read_text(encoding="utf-8")),
+                                  "benchmark": "xtreme-r", "targets": None}, SCHEMA, locked=False)
+    assert grid.languages(xtreme_r, "panx") is None and len(registry.get_task("panx").languages) == 48
+    assert {"unimelb-nlp/wikiann", "google/xquad"} <= set(grid.hub_repos(xtreme_r)["datasets"])

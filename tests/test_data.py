@@ -20,9 +20,9 @@ RAW = Path(__file__).parent / "fixtures" / "raw"
 
 
 def read(task: str, split: str, lang: str = "en", root: Path = RAW):
-    """Normalised rows of a task's (single-source) split from a mirror, via the real reader."""
+    """Normalised rows of a task's split from a mirror, via the real reader (the split's source of `lang`)."""
     t = get_task(task)
-    (source,) = t.sources[split]
+    (source,) = [s for s in t.sources[split] if s.has_language(lang)]
     return normalize(read_source(source, lang, local_dir=root, task=task), t)
 
 

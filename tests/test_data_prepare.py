@@ -139,7 +139,8 @@ def test_missing_language_in_the_mirror_names_language_task_and_path(tmp_path):
 def test_language_not_of_the_task_is_rejected_naming_task_language_and_source(tmp_path):
     with pytest.raises(UserError, match=r"task 'mnli' has no language\(s\) de \(source nyu-mll/glue mnli\)"):
         prepare.main(args(tmp_path / "p", "mnli", languages=["de"]))
-    with pytest.raises(UserError, match=r"task 'xquad' has no language\(s\) kk \(source google/xtreme XQuAD.\{lang\}\)"):
+    with pytest.raises(UserError, match=r"task 'xquad' has no language\(s\) kk \(source google/xtreme XQuAD.\{lang\}, "
+                                        r"google/xquad xquad.\{lang\}\)"):
         prepare.main(args(tmp_path / "p", "xquad", languages=["en", "kk"]))
     assert not (tmp_path / "p").exists()
 

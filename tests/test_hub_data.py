@@ -15,7 +15,8 @@ from xstilts.data import prepare
 from xstilts.registry import REPOS_BY_ID, TASKS, hub_repo
 
 # Repositories the registry reads at a branch (`xstilts lock` resolves it before a run): the replica's commit.
-BRANCH_PINS = {"aps/super_glue": replicas.SUPER_GLUE_PARQUET_COMMIT}
+BRANCH_PINS = {"aps/super_glue": replicas.SUPER_GLUE_PARQUET_COMMIT,
+               "unimelb-nlp/wikiann": replicas.WIKIANN_PARQUET_COMMIT}
 PIN = {repo: r.revision for repo, r in REPOS_BY_ID.items()} | BRANCH_PINS
 XTREME = PIN["google/xtreme"]
 ONE_LINE = re.compile(r"^xstilts prepare: error: [^\n]+\n$")
@@ -108,6 +109,28 @@ def test_test_only_languages_and_the_hub_multilingual_sources(hub, tmp_path):
     assert ONE_LINE.match(bad["err"]) and "source 'facebook/xnli/{lang}' has no language(s) xx" in bad["err"]
     assert prepare.read_manifest(tmp_path / "mt-squad")["revisions"] == {
         "juletxara/xquad_xtreme": replicas.XQUAD_PARQUET_COMMIT}
+
+
+def test_xtreme_r_languages_of_panx_and_xquad_come_from_their_own_repositories(hub, tmp_path):
+    """PAN-X in de and ro: German from google/xtreme, Romanian (XTREME-R's) from full WikiANN's parquet branch by
+    `data_files`; XQuAD's Romanian from google/xquad: each language from the source that has it, through the
+    server as from the local mirror, every repository at its pin."""
+    steps = [prepare_cli("panx", tmp_path / "hub" / "panx", *_locked("panx"), languages=["de", "ro"]),
+             prepare_cli("xquad", tmp_path / "hub" / "xquad", languages=["de", "ro"])]
+    results = run_steps(hub.url, tmp_path / "hf", steps)
+    assert [r["rc"] for r in results] == [0, 0], [r["err"][-500:] for r in results]
+    for task in ("panx", "xquad"):
+        assert prepare.main(local_args(tmp_path / "local" / task, task, ["de", "ro"])) == 0
+        for split in prepare.read_manifest(tmp_path / "hub" / task)["splits"]:
+            assert prepare.load_split(tmp_path / "hub" / task, split).equals(
+                prepare.load_split(tmp_path / "local" / task, split)), (task, split)
+    panx, xquad = (prepare.read_manifest(tmp_path / "hub" / t) for t in ("panx", "xquad"))
+    assert panx["revisions"] == {"google/xtreme": XTREME, "unimelb-nlp/wikiann": replicas.WIKIANN_PARQUET_COMMIT}
+    assert {x["lang"]: x["hub"] for x in panx["inputs"] if x["prepared_split"] == "test"} == {
+        "de": "google/xtreme", "ro": "unimelb-nlp/wikiann"}
+    assert panx["splits"]["test"]["rows_per_lang"] == {"de": 2, "ro": 2}
+    assert xquad["revisions"] == {"google/xtreme": XTREME, "google/xquad": PIN["google/xquad"]}
+    assert xquad["splits"]["test"]["rows_per_lang"]["ro"] == 1
 
 
 def test_bad_sources_give_one_line_each(hub, tmp_path):

@@ -161,7 +161,8 @@ def test_demo_grid_has_what_the_brief_promises():
     cfg = grid.load_config(CONFIGS["config"], SCHEMA)
     rows = grid.rows(cfg)
     settings = {r.intermediate for r in rows}
-    assert settings == {"none", "multitask", *registry.intermediate_tasks()}
+    # the paper's nine English tasks (SIQA, registered for XTREME-R's XCOPA baseline, is not one of them)
+    assert settings == {"none", "multitask", *(t for t in registry.intermediate_tasks() if t != "siqa")}
     # both multilingual variants, each on at least two tasks; LoRA on the baseline and at least one task
     multilingual = {(r.intermediate, r.variant) for r in rows if r.variant != "en"}
     for variant in ("mlm", "mt"):
@@ -447,7 +448,7 @@ def test_the_xtreme_r_grid_runs_and_its_summary_is_the_xtreme_r_score(tmp_path):
     tasks = list(registry.XTREME_R_BENCHMARK.tasks)
     assert list(matrix.columns[-11:]) == [*tasks, "xtreme-r"] and "xtreme" not in matrix
     assert matrix["xtreme-r"].to_numpy() == pytest.approx(matrix[tasks].mean(axis=1).to_numpy())
-    assert "no source for qu pl uk az lt pa gu ro" in (out / "findings.md").read_text()
+    assert "no source for lt pl uk wo ro" in (out / "findings.md").read_text()
     assert set(pd.read_csv(out / "significance.csv").target) >= {"xtreme-r", "mewslix", "lareqa", "xcopa"}
     row = work / "results" / "ci-xtreme-r" / "tiny" / "full" / "seed0" / "siqa" / "en"
     export = subprocess.run([str(Path(sys.executable).parent / "xstilts"), "export", "--benchmark", "xtreme-r",

@@ -347,19 +347,22 @@ def hub_backbones(config: dict) -> list[str]:
 
 
 def languages(config: dict, target: str) -> list[str] | None:
-    """A target's evaluation languages; None = the task's official list (the verbs' default)."""
-    langs = config["languages"]
+    """A target's evaluation languages; None = the task's registered list (the verbs' default). The config's
+    benchmark keeps its own list of a task that has more languages registered (XTREME's 40 PAN-X languages,
+    not XTREME-R's 48), so that a run of one benchmark never scores another's languages."""
+    langs, task = config["languages"], registry.get_task(target)
+    official = [x for x in registry.get_benchmark(config["benchmark"]).languages_of(target) if x in task.languages]
     if langs is None:
-        return None
+        return None if official == list(task.languages) else official
     if isinstance(langs, dict):
         return langs.get(target)
-    return [x for x in registry.get_task(target).languages if x in langs]
+    return [x for x in official if x in langs]
 
 
-def _all_languages(config: dict) -> list[str] | None:
-    """Every configured evaluation language (the corpus and translated data cover these); None = default."""
-    if config["languages"] is None:
-        return None
+def _all_languages(config: dict) -> list[str]:
+    """Every evaluation language of the configured targets (the corpus and translated data cover these): with
+    `languages: null` their benchmark's lists, never every registered target's, so that registering a target
+    (XCOPA's Haitian, Mewsli-X's Ukrainian) does not change an XTREME run's MLM corpus."""
     return list(dict.fromkeys(x for t in targets(config) for x in languages(config, t) or
                               registry.get_task(t).languages))
 
@@ -385,8 +388,10 @@ def _hub_sources(config: dict, kind: str, task: str | None) -> list:
         return [registry.CORPUS_HUB_SOURCE]
     if kind == "translated":
         return [registry.translated_source(task, hub=True)]
+    # a source of some languages only (PAN-X's WikiANN: XTREME-R's 8) is read when the job asks for one of them
+    wanted = set(languages(config, task) or registry.get_task(task).languages) | {"en"}
     return [s for srcs in registry.task_sources(registry.get_task(task), hub=True).values() for s in srcs
-            if not s.local_only]
+            if not s.local_only and (s.languages is None or wanted.intersection(s.languages))]
 
 
 def hub_revision(config: dict, repo: str) -> str:
@@ -471,10 +476,9 @@ def _prepare_specs(config: dict) -> list[tuple[str, str | None]]:
 
 def _translated_languages(config: dict, source) -> list[str] | None:
     """The configured non-English languages a translated source has (None: the source's own default)."""
-    langs = _all_languages(config)
-    if langs is None:
+    if config["languages"] is None:
         return None
-    return [x for x in langs if x != "en" and source.has_language(x)]
+    return [x for x in _all_languages(config) if x != "en" and source.has_language(x)]
 
 
 def prepare_jobs(config: dict) -> list[Prepare]:

@@ -40,6 +40,14 @@ XTREME_R_LANGUAGES: dict[str, tuple[str, ...]] = {
     "mewslix": tuple("ar de en es fa ja pl ro ta tr uk".split()),
 }
 
+# XTREME-R's languages of XTREME tasks that XTREME lacks (evaluate.py 838c13b:160-176), where a source for them
+# is registered: full WikiANN for PAN-X, google/xquad for XQuAD (docs/data.md, "XTREME-R sources"). UD-POS's
+# five (UD 2.7) and Tatoeba's five have none yet (registry.Benchmark.unreadable_languages names them).
+XTREME_R_ADDED_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "panx": tuple("qu pl uk az lt pa gu ro".split()),
+    "xquad": ("ro",),
+}
+
 # Config-name spellings the hub uses for some tasks.
 UDPOS_CONFIG_NAME = {
     "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
@@ -145,6 +153,13 @@ REPOS: dict[str, HubRepo] = {r.id if k is None else k: r for k, r in [
                       "docs/data.md 'XTREME-R sources': 'Convert dataset to Parquet (#3)' on main [V commit page]; <lang>/{validation,test}-"
                       "00000-of-00001.parquet [V PR #3 files]; whether xcopa.py is gone there [U]: read by "
                       "data_files")),
+    ("wikiann", HubRepo("unimelb-nlp/wikiann", "refs/convert/parquet", None,
+                        "docs/data.md 'XTREME-R sources': the parquet export branch holds <lang>/{train,validation,"
+                        "test}/0000.parquet [V for ce, ang]; the eight XTREME-R languages and the tag order [U]; "
+                        "no commit known: `xstilts lock` resolves it")),
+    ("xquad", HubRepo("google/xquad", "51adfef1c1287aab1d2d91b5bead9bcfb9c68583", None,
+                      "docs/data.md 'XTREME-R sources': 'Convert dataset to Parquet (#3)' on main, "
+                      "xquad.<lang>/validation-00000-of-00001.parquet incl. xquad.ro, loading script deleted [V]")),
     ("super_glue", HubRepo("aps/super_glue", "refs/convert/parquet", None,
                            "docs/data.md 'XTREME-R sources': the parquet export holds copa/{train,validation,test}/0000.parquet [V commit "
                            "5ac8656 'Update parquet files']; its commit is not known: `xstilts lock` resolves it")),
@@ -337,15 +352,21 @@ _register(Task(
              "test": _src(_X, "udpos.{udpos_name}", "test", "udpos")},
 ))
 _register(Task(
-    "panx", "target", "tagging", "seqeval_f1", XTREME_LANGUAGES["panx"], labels=PANX_TAGS,
-    train_on="panx", description="PAN-X / WikiANN NER",
+    "panx", "target", "tagging", "seqeval_f1", XTREME_LANGUAGES["panx"] + XTREME_R_ADDED_LANGUAGES["panx"],
+    labels=PANX_TAGS, train_on="panx",
+    description="PAN-X / WikiANN NER (XTREME's 40 languages from google/xtreme, XTREME-R's 8 more from full WikiANN)",
     sources={"train": _src(_X, "PAN-X.{lang}", "train", "panx"),
-             "dev": _src(_X, "PAN-X.{lang}", "validation", "panx"),
-             "test": _src(_X, "PAN-X.{lang}", "test", "panx")},
+             **{split: (Source(_X, "PAN-X.{lang}", hub_split, "panx", languages=XTREME_LANGUAGES["panx"]),
+                        Source("wikiann", "{lang}", hub_split, "panx", languages=XTREME_R_ADDED_LANGUAGES["panx"],
+                               data_files=f"{{lang}}/{hub_split}/0000.parquet"))
+                for split, hub_split in (("dev", "validation"), ("test", "test"))}},
 ))
 _register(Task(
-    "xquad", "target", "qa", "squad", XTREME_LANGUAGES["xquad"], train_on="squad_v1",
-    description="XQuAD (trained on SQuAD v1.1)", sources={"test": _src(_X, "XQuAD.{lang}", "validation", "squad")},
+    "xquad", "target", "qa", "squad", XTREME_LANGUAGES["xquad"] + XTREME_R_ADDED_LANGUAGES["xquad"],
+    train_on="squad_v1", description="XQuAD (trained on SQuAD v1.1; Romanian, XTREME-R's, from google/xquad)",
+    sources={"test": (Source(_X, "XQuAD.{lang}", "validation", "squad", languages=XTREME_LANGUAGES["xquad"]),
+                      Source("xquad", "xquad.{lang}", "validation", "squad",
+                             languages=XTREME_R_ADDED_LANGUAGES["xquad"]))},
 ))
 _register(Task(
     "mlqa", "target", "qa", "mlqa", XTREME_LANGUAGES["mlqa"], train_on="squad_v1",
@@ -449,6 +470,8 @@ XTREME_BENCHMARK = Benchmark(
     "xtreme.md section 4 and google-research/xtreme evaluate.py (b5d31e7): GROUP2TASK for the groups, "
     "`overall_scores['all_task']` = the sum of the 9 task scores / 9, shown only when all 9 are present; "
     "task order: xtreme.md section 2",
+    # XTREME's own lists where the registered task has XTREME-R's longer one
+    languages={task: XTREME_LANGUAGES[task] for task in XTREME_R_ADDED_LANGUAGES},
 )
 # XTREME-R as google-research/xtreme evaluate.py (838c13b) defines it: the 10 tasks are XTREME_R_TASK2LANGS's keys
 # (160-176), the groups XTREME_R_GROUP2TASK (126-132), the score the mean of the 10 task scores (306-313). That
@@ -463,11 +486,9 @@ XTREME_R_BENCHMARK = Benchmark(
     "XTREME_R_GROUP2TASK (126-132) for the groups, all_task = the mean of the 10 task scores (306-313); "
     "docs/xtreme-r-facts.md section 4",
     members=("xnli", "panx", "udpos", "tatoeba", "xcopa", "lareqa", "mewslix", "xquad", "mlqa", "tydiqa"),
-    languages={
-        "panx": XTREME_LANGUAGES["panx"] + tuple("qu pl uk az lt pa gu ro".split()),
+    languages={  # PAN-X's and XQuAD's are the registered tasks' own (XTREME_R_ADDED_LANGUAGES)
         "udpos": XTREME_LANGUAGES["udpos"] + tuple("lt pl uk wo ro".split()),
         "tatoeba": XTREME_LANGUAGES["tatoeba"] + tuple("az lt pl uk ro".split()),
-        "xquad": XTREME_LANGUAGES["xquad"] + ("ro",),
     },
     no_official_scorer=("lareqa",),
 )

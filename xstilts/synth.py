@@ -949,7 +949,8 @@ class _Writer:
         items = self._items(task, source, max(1, n // same_path))
         by_file: dict[Path, list[str]] = {}
         for lang in (("en",) if task.role == "intermediate" or split == "train" else LANGUAGES):
-            by_file.setdefault(local_stem(self.root, resolve(source, lang)), []).append(lang)
+            if source.has_language(lang):  # a source of some languages only (PAN-X's WikiANN: XTREME-R's 8)
+                by_file.setdefault(local_stem(self.root, resolve(source, lang)), []).append(lang)
         for path, langs in by_file.items():
             if path.relative_to(self.root).with_suffix(".parquet").as_posix() not in self.files:
                 self.table(source, langs, items, self.world.renderer)

@@ -34,8 +34,9 @@ COSMOS_SCRIPT_COMMIT = REPOS["cosmos_qa"].revision  # section 9: main still hold
 XQUAD_SCRIPT_COMMIT = "41d9ea3c3faee14b30cf35004a805dd92558d373"  # section 11: main is xquad_xtreme.py
 XQUAD_PARQUET_COMMIT = fake_commit("juletxara/xquad_xtreme", "refs/convert/parquet")
 SUPER_GLUE_PARQUET_COMMIT = fake_commit("aps/super_glue", "refs/convert/parquet")
+WIKIANN_PARQUET_COMMIT = fake_commit("unimelb-nlp/wikiann", "refs/convert/parquet")
 # Repositories whose replica is not the generic `<config>/<split>-00000-of-00001.parquet` + README layout.
-OWN_LAYOUT = ("aps/super_glue",)
+OWN_LAYOUT = ("aps/super_glue", "unimelb-nlp/wikiann")
 
 _CLASS_LABELS = {
     "anli": {"label": datasets.ClassLabel(names=list(NLI_LABELS))},
@@ -131,7 +132,7 @@ def dataset_repos() -> list[Repo]:
         repos.append(r)
     xtreme = next(r for r in repos if r.id == "google/xtreme")
     _xtreme_history(xtreme)
-    return repos + [_cosmos(), _xnli(), _xquad_xtreme(), _super_glue(), _wikipedia(), _mteb_bucc()]
+    return repos + [_cosmos(), _xnli(), _xquad_xtreme(), _super_glue(), _wikiann(), _wikipedia(), _mteb_bucc()]
 
 
 def _xtreme_history(repo: Repo) -> None:
@@ -189,6 +190,17 @@ def _super_glue() -> Repo:
     files = {f"copa/{split}/0000.parquet": parquet(fixture(Path(f"super_glue/copa/{split}")), "copa")
              for split in ("train", "validation")}
     r.commit(SUPER_GLUE_PARQUET_COMMIT, files, "refs/convert/parquet")
+    return r
+
+
+def _wikiann() -> Repo:
+    """unimelb-nlp/wikiann: the parquet export branch holds `<lang>/<split>/0000.parquet` (docs/data.md, "XTREME-R
+    sources"), the layout PAN-X's XTREME-R languages name by `data_files`; main is not read."""
+    r = Repo("dataset", "unimelb-nlp/wikiann")
+    r.commit(fake_commit("unimelb-nlp/wikiann", "main"), {"README.md": b"---\npretty_name: WikiANN\n---\n"}, "main")
+    files = {f"ro/{split}/0000.parquet": parquet(fixture(Path(f"wikiann/ro/{split}")), "panx")
+             for split in ("validation", "test")}
+    r.commit(WIKIANN_PARQUET_COMMIT, files, "refs/convert/parquet")
     return r
 
 
