@@ -52,13 +52,12 @@ def predict(model, head: str, task: Task, rows: list[dict], feats: dict[str, lis
     return kinds.of(task).predict(outs, rows, feats, labels, hp, **extra)
 
 
-def candidate_vectors(model, head: str, task: Task, candidates: list[dict], tok, hp: dict, device, meter=None,
-                      data_key: dict | None = None) -> tuple[list[dict], np.ndarray]:
-    """(candidates, their float32 encodings) for `predict`: a candidate table is encoded once per model and
-    shared by every language and split it serves."""
-    feats = F.encode(task, candidates, tok, hp, train=False, data_key=data_key, candidates=True)
-    outs = run_head(model, head, feats, hp["eval_batch_size"], tok.pad_token_id, device, hp.get("bf16", "auto"),
-                    meter)
+def candidate_vectors(model, head: str, candidates: list[dict], feats: dict[str, list], hp: dict, pad_id: int,
+                      device, meter=None) -> tuple[list[dict], np.ndarray]:
+    """(candidates, their float32 encodings) for `predict`, from the table's features
+    (`features.encode(..., candidates=True)`, made once): a table is embedded once per model state and shared
+    by every language and split it serves."""
+    outs = run_head(model, head, feats, hp["eval_batch_size"], pad_id, device, hp.get("bf16", "auto"), meter)
     return candidates, np.stack([o.numpy() for o in outs]).astype(np.float32)
 
 

@@ -174,11 +174,13 @@ def _dev_scorer(model, head: str, task, data_dir: str, tok, hp: dict, device, me
     if own == []:
         raise UserError(f"{data_dir}: the English dev rows of {task.name} carry no gold entity descriptions to "
                         "retrieve among; checkpoint selection needs them")
+    own_feats = None if own is None else encode(task, own, tok, hp, train=False,
+                                                data_key={**key, "own_candidates": True}, candidates=True)
 
     def score() -> float:
         with meter.dev_eval.timed():
             candidates = None if own is None else candidate_vectors(
-                model, head, task, own, tok, hp, device, meter.dev_eval, {**key, "own_candidates": True})
+                model, head, own, own_feats, hp, tok.pad_token_id, device, meter.dev_eval)
             preds = predict(model, head, task, rows, feats, labels, hp, tok.pad_token_id, device, meter.dev_eval,
                             candidates)
         return kind.selection_score(task, score_rows(task, rows, preds, "en"))
@@ -422,8 +424,10 @@ def _evaluate_target(spec, model, tok, device) -> None:
         tmp.mkdir()
         candidates = None
         if kind.candidate_schema:  # encoded once, for every language and split (Mewsli-X's entity table)
-            candidates = candidate_vectors(model, head, task, _rows(spec.data, CANDIDATES), tok, hp, device, meter,
-                                           _data_key(spec.data, CANDIDATES, None))
+            table = _rows(spec.data, CANDIDATES)
+            table_feats = encode(task, table, tok, hp, train=False, data_key=_data_key(spec.data, CANDIDATES, None),
+                                 candidates=True)
+            candidates = candidate_vectors(model, head, table, table_feats, hp, tok.pad_token_id, device, meter)
         # one prediction call per language, or one over every language when the kind pools them (LAReQA)
         groups = [",".join(languages)] if kind.pools_languages else languages
         for group in _each_language(f"evaluate {task.name}", groups, meter):

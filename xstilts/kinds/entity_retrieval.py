@@ -76,8 +76,9 @@ class EntityRetrieval(TaskKind):
         return {"input_ids": [[x, y] for x, y in zip(q, e)], "example": list(range(len(rows)))}
 
     def encode_candidates(self, candidates, tok, hp):
-        ids = tok([c["text"] for c in candidates], truncation=True, max_length=hp["max_length"])["input_ids"]
-        return {"input_ids": ids, "example": list(range(len(candidates)))}
+        from xstilts.features import encode_text
+
+        return encode_text(candidates, tok, hp["max_length"])
 
     def own_candidates(self, rows):
         """The distinct gold entities of `rows` with their descriptions (dev selection's table)."""
