@@ -133,3 +133,34 @@ def test_vocab_size_too_small_for_the_corpus_is_one_line_naming_the_key(tmp_path
         pretrain.train_tokenizer(random_texts(100), 20)  # 42 distinct characters (+ specials) do not fit
     assert len(str(e.value).splitlines()) == 1
     assert str(e.value).startswith("hparams.pretrain.vocab_size 20 cannot be trained on this corpus: Vocabulary size")
+
+
+def test_masked_lm_loss_equals_the_full_logits_loss_in_value_and_gradient():
+    """The LM head applied to the masked positions only (models.masked_lm_loss) is the loss the model's own
+    `labels=` path computes over every position, and it moves every weight the same way."""
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    from xstilts.models import masked_lm_loss
+
+    torch.manual_seed(0)
+    model = XLMRobertaForMaskedLM(XLMRobertaConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2,
+                                                   num_attention_heads=4, intermediate_size=64)).eval()
+    ids = torch.randint(5, 300, (4, 20))
+    mask = torch.ones_like(ids)
+    mask[1, 15:] = 0
+    labels = ids.clone()
+    labels[(torch.rand(ids.shape) > 0.3) | (mask == 0)] = -100
+
+    def loss_and_grads(loss_fn):
+        model.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return float(loss), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    full, full_grads = loss_and_grads(lambda: model(input_ids=ids, attention_mask=mask, labels=labels).loss)
+    masked, masked_grads = loss_and_grads(lambda: masked_lm_loss(model, ids, mask, labels))
+    assert masked == pytest.approx(full, rel=1e-6)
+    assert full_grads.keys() == masked_grads.keys()
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(masked_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
