@@ -208,6 +208,7 @@ class World:
         self.locs = tuple(n if rng.random() < 0.7 else f"{_pick(rng, LOC_PARTS)} {n}" for n in rest[40:100])
         self.lex = {lang: self._lexicon(lang, _rng(seed, "lexicon", lang)) for lang in LANGUAGES}
         self._renderers: dict[str, Renderer] = {}
+        self._keys: dict[str, dict] = {}
 
     @staticmethod
     def _latin_words(rng, n: int, lo: int, hi: int) -> list[str]:
@@ -272,6 +273,12 @@ class World:
         if script and zlib.crc32(f"{self.seed}|{lang}|{name}".encode()) % 100 < 30:
             return " ".join(_translit_word(w, script) for w in name.split())
         return name
+
+    def lexicon_keys(self, lang: str) -> dict:
+        """word -> lexicon key of `lang` (a verb's past and base forms share a word outside English: the base)."""
+        if lang not in self._keys:
+            self._keys[lang] = {word: key for key, word in self.lex[lang].items()}
+        return self._keys[lang]
 
     def renderer(self, lang: str) -> Renderer:
         if lang not in self._renderers:
@@ -367,12 +374,13 @@ class Renderer:
     # ---------------------------------------------------------------- text
     def join(self, toks: list[Tok]) -> tuple[str, list[int]]:
         """The text of `toks` and each token's character offset. Punctuation attaches to the word before it;
-        zh puts a space only between two Latin/digit words ("Anna Berg")."""
+        zh puts a space only on either side of a Latin/digit word ("Anna Berg", "在 Paris 买"), as much modern
+        Chinese typesetting does, so that a name or number is the same word there as in the other languages."""
         parts, starts, pos, spaces, prev = [], [], 0, self.spec.spaces, ""
         for t in toks:
             text = t.text
-            if prev and t.upos != "PUNCT" and (spaces or (prev[-1].isascii() and prev[-1].isalnum()
-                                                          and text[0].isascii() and text[0].isalnum())):
+            if prev and t.upos != "PUNCT" and (spaces or (prev[-1].isascii() and prev[-1].isalnum())
+                                               or (text[0].isascii() and text[0].isalnum())):
                 parts.append(" ")
                 pos += 1
             starts.append(pos)
@@ -428,21 +436,21 @@ def _labels(rng, n: int, k: int) -> list[int]:
 
 
 def _nli_items(w: World, rng, n: int, task: Task) -> list:
-    """(premise facts, hypothesis, label): entailment restates a fact of the premise; contradiction is the
-    same frame with another number or location, or negated; neutral is an unrelated fact about the person."""
+    """(premise facts, hypothesis, label): entailment restates (part of) the premise's fact; contradiction is
+    the same frame negated (three times in five) or with another number or location; neutral is an unrelated
+    fact about the person. A one-fact premise and mostly negated contradictions keep the rule within what a tiny
+    model learns in the demo's 25 fine-tuning steps (docs/synth.md, "Learnability against budget")."""
     items = []
     for label in _labels(rng, n, 3):
         f = w.fact(rng)
         premise = [f]
-        if rng.random() < 0.3:
-            premise.append(w.fact(rng, org=None, adv=None, person=_other(rng, w.persons, f.person)))
         h = replace(f, num=f.num if rng.random() < 0.5 else None, adj=f.adj if rng.random() < 0.5 else None,
                     loc=f.loc if rng.random() < 0.6 else None, org=None, adv=None)
         if NLI_LABELS[label] == "neutral":
             h = w.fact(rng, org=None, adv=None, person=f.person, verb=_other(rng, range(len(EN_VERBS)), f.verb),
                        obj=_other(rng, range(len(EN_OBJECTS)), f.obj))
         elif NLI_LABELS[label] == "contradiction":
-            how = _pick(rng, ["neg"] + ["num"] * (f.num is not None) + ["loc"] * (f.loc is not None))
+            how = _pick(rng, ["neg"] * 3 + ["num"] * (f.num is not None) + ["loc"] * (f.loc is not None))
             if how == "num":
                 h = replace(h, num=_other(rng, range(2, 100), f.num))
             elif how == "loc":
@@ -522,12 +530,13 @@ def _qqp_row(w, item, R, m: Meta) -> dict:
 
 
 def _squad_items(w: World, rng, n: int, task: Task) -> list:
-    """(context facts, index of the asked fact or None if unanswerable, asked fact, ask). Facts in a context
-    share no person, verb, object, location or organisation, so each question has one answer."""
+    """(context facts, index of the asked fact or None if unanswerable, asked fact, ask). A context is one or two
+    facts (more are not learnt in the demo's budget: docs/synth.md); facts in a context share no person, verb,
+    object, location or organisation, so each question has one answer."""
     unanswerable = kinds.of(task).allows_unanswerable
     items = []
     for i in range(n):
-        k = int(rng.integers(3, 6))
+        k = int(rng.integers(1, 3))
         persons = _distinct(rng, w.persons, k + 1)
         slots = zip(persons, _distinct(rng, range(len(EN_VERBS)), k), _distinct(rng, range(len(EN_OBJECTS)), k),
                     _distinct(rng, w.locs, k), _distinct(rng, w.orgs, k))
@@ -741,8 +750,49 @@ def _panx_row(w, item, R, m: Meta) -> dict:
             "langs": [m.lang] * len(toks)}
 
 
+def _corpus_items(w: World, rng, n: int, task: Task | None) -> list:
+    """(sentences, parallel) per MLM corpus row: a third are one sentence; a third are short documents about one
+    person (a fact, another fact of the person, then the first restated without its adverb or asked about), so a
+    masked word can often be found elsewhere in the row, as in real text; a third are `parallel`: in a
+    non-English corpus the sentence is followed by its English rendering, XLM's translation language modelling
+    (Conneau & Lample 2019), so a masked word is predictable from its translation (docs/synth.md, "The corpus")."""
+    items = []
+    for sentence in _sentence_items(w, rng, n, None):
+        kind = int(rng.integers(3))
+        if kind == 1:
+            f = sentence[0] if sentence[1] is None else w.fact(rng)
+            g = w.fact(rng, person=f.person, verb=_other(rng, range(len(EN_VERBS)), f.verb))
+            ask = _pick(rng, asks(f))
+            last = (qview(f, ask), ask, "base") if rng.random() < 0.5 else (replace(f, adv=None), None, "base")
+            items.append(([(f, None, "base"), (g, None, "base"), last], False))
+        else:
+            items.append(([sentence], kind == 2))
+    return items
+
+
+# Share of a non-English corpus row's lexicon words written as their English word (code-switching, as in
+# bilingual text): a word and its translation then fill the same slots, which is what aligns the languages.
+CODE_SWITCH_RATE = 0.3
+
+
+def _code_switched(w: World, toks: list[Tok], R: Renderer, rng) -> list[Tok]:
+    """`toks` with each lexicon word that has an English counterpart replaced by it at `CODE_SWITCH_RATE`."""
+    if R.lang == "en":
+        return toks
+    en, key_of = w.lex["en"], w.lexicon_keys(R.lang)
+    return [t._replace(text=en[key_of[t.text]]) if key_of.get(t.text) in en and rng.random() < CODE_SWITCH_RATE
+            else t for t in toks]
+
+
 def _text_row(w, item, R, m: Meta) -> dict:
-    return {"text": R.join(_sentence_toks(item, R))[0]}
+    sentences, parallel = item
+    rng = _rng(w.seed, "code-switch", R.lang, str(m.index))
+    text = (" " if R.spec.spaces else "").join(R.join(_code_switched(w, _sentence_toks(s, R), R, rng))[0]
+                                               for s in sentences)
+    if parallel and R.lang != "en":
+        en = w.renderer("en")
+        text += " " + " ".join(en.join(_sentence_toks(s, en))[0] for s in sentences)
+    return {"text": text}
 
 
 def _paws_items(w: World, rng, n: int, task: Task) -> list:
@@ -895,7 +945,7 @@ GENERATORS: dict[str, Gen] = {
                                                        ("langs", _STRS)])),
     "tatoeba": Gen(_tatoeba_items, _tatoeba_row, pa.schema([("source_sentence", _S), ("target_sentence", _S),
                                                             ("source_lang", _S), ("target_lang", _S)])),
-    "text": Gen(_sentence_items, _text_row, pa.schema([("text", _S)])),
+    "text": Gen(_corpus_items, _text_row, pa.schema([("text", _S)])),
 }
 
 
@@ -1029,7 +1079,7 @@ class _Writer:
 
     def corpus(self) -> None:
         for lang in LANGUAGES:
-            items = _sentence_items(self.world, _rng(self.world.seed, "corpus", lang), self.sizes["corpus"], None)
+            items = _corpus_items(self.world, _rng(self.world.seed, "corpus", lang), self.sizes["corpus"], None)
             self.table(CORPUS_SOURCE, [lang], items, self.world.renderer)
 
     def translated(self, task: Task, error_rate: float) -> dict[str, float]:
