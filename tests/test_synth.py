@@ -226,6 +226,29 @@ def test_entities_and_numbers_are_shared_across_languages(mirror):
                                                                            for r in en]
 
 
+def test_the_corpus_has_documents_translation_pairs_and_code_switched_words(mirror):
+    """docs/synth.md "The corpus": outside English a third of the rows end with their English rendering (TLM),
+    documents repeat their person, about CODE_SWITCH_RATE of the lexicon's words are written in English, and zh
+    keeps Latin names apart from the CJK words around them."""
+    root, _ = mirror
+    world = synth.World(0)
+    english_words = {w for key, w in world.lex["en"].items() if isinstance(key, tuple)}
+    for lang in ("de", "zh"):
+        rows = [r["text"] for r in _rows(root, f"xstilts-corpus/{lang}/train.parquet")]
+        own = set(world.lexicon_keys(lang))
+        tlm = [t for t in rows if re.search(r"[.。] [A-Z][^。]*\.$", t)]
+        assert 0.25 < len(tlm) / len(rows) < 0.42, lang
+        words = [w for t in rows if t not in tlm for w in re.findall(r"[^\W\d]+", t)]
+        switched = sum(w in english_words for w in words)
+        assert 0.2 < switched / (switched + sum(w in own for w in words)) < 0.4, lang
+    zh = " ".join(r["text"] for r in _rows(root, "xstilts-corpus/zh/train.parquet")[:200])
+    assert not re.search(r"[\u4E00-\u9FFF][A-Za-z0-9]|[A-Za-z0-9][\u4E00-\u9FFF]", zh)
+    en = [r["text"] for r in _rows(root, "xstilts-corpus/en/train.parquet")]
+    documents = [t for t in en if t.count(".") + t.count("?") >= 3]
+    assert 0.25 < len(documents) / len(en) < 0.42
+    assert all(t.split()[0] == t.split(". ")[1].split()[0] for t in documents[:50])  # one person per document
+
+
 # --------------------------------------------------------------------------------------------- MT data
 def test_translated_data_chrf_is_reported_and_falls_with_the_error_rate(mirror, tmp_path):
     root, report = mirror
