@@ -266,8 +266,11 @@ def test_hparams_merge_default_then_name():
     hp = grid.hparams(cfg, "finetune", "squad_v1")
     # the task's own key wins, the rest comes from `default`
     assert hp["max_length"] == cfg["hparams"]["finetune"]["squad_v1"]["max_length"] == 128
-    assert hp["epochs"] == cfg["hparams"]["finetune"]["default"]["epochs"]
+    assert hp["epochs"] == cfg["hparams"]["finetune"]["squad_v1"]["epochs"] == 6
+    assert "lr" not in cfg["hparams"]["finetune"]["squad_v1"]
+    assert hp["lr"] == cfg["hparams"]["finetune"]["default"]["lr"]
     assert grid.hparams(cfg, "finetune", "pawsx")["max_length"] == 64
+    assert grid.hparams(cfg, "finetune", "pawsx")["epochs"] == cfg["hparams"]["finetune"]["default"]["epochs"]
 
 
 def test_resources_grow_with_attempt():
