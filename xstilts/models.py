@@ -131,14 +131,14 @@ class TaskModel(nn.Module):
         return masked_lm_loss(self.mlm_model, input_ids, attention_mask, labels)
 
 
-def masked_lm_loss(mlm_model, input_ids, attention_mask, labels):
+def masked_lm_loss(mlm_model, input_ids, attention_mask, labels, reduction: str = "mean"):
     """MLM cross-entropy with the vocabulary projection applied to the masked positions only (as fairseq's
     `masked_tokens`): the same loss as `mlm_model(..., labels=labels).loss`, but a tiny model's logits over
     every position cost more than its layers (demo pretraining: bench/mlm_loss.py)."""
     hidden = mlm_model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     selected = labels != IGNORE
     logits = mlm_model.lm_head(hidden[selected])
-    return nn.functional.cross_entropy(logits.float(), labels[selected])
+    return nn.functional.cross_entropy(logits.float(), labels[selected], reduction=reduction)
 
 
 class MLMOnly(nn.Module):

@@ -122,6 +122,7 @@ def heldout_mlm_loss(model, tokenizer, feats: dict, unigram: Counter, probabilit
                      seed: int = 1234) -> dict[str, float]:
     """Masked-token cross-entropy of the model and of a unigram baseline on the SAME masked positions."""
     from xstilts import features as F
+    from xstilts.models import masked_lm_loss
     from xstilts.train import mask_tokens
 
     model.eval()
@@ -134,10 +135,9 @@ def heldout_mlm_loss(model, tokenizer, feats: dict, unigram: Counter, probabilit
         for idx in F.sorted_batches(F.seq_lengths(feats), batch_size):
             batch = F.collate(feats, idx, tokenizer.pad_token_id)
             inputs, labels = mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, probability)
-            logits = model(input_ids=inputs, attention_mask=batch["attention_mask"]).logits
             sel = labels != F.IGNORE
             gold = labels[sel]
-            model_nll += float(torch.nn.functional.cross_entropy(logits[sel], gold, reduction="sum"))
+            model_nll += float(masked_lm_loss(model, inputs, batch["attention_mask"], labels, reduction="sum"))
             base_nll += sum(-math.log((unigram[int(t)] + 1) / (total + vocab)) for t in gold)
             count += int(sel.sum())
     return {"mlm_loss": model_nll / count, "unigram_loss": base_nll / count, "masked_tokens": count}

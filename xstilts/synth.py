@@ -436,14 +436,13 @@ def _labels(rng, n: int, k: int) -> list[int]:
 
 
 def _nli_items(w: World, rng, n: int, task: Task) -> list:
-    """(premise facts, hypothesis, label): entailment restates (part of) the premise's fact; contradiction is
-    the same frame negated (three times in five) or with another number or location; neutral is an unrelated
-    fact about the person. A one-fact premise and mostly negated contradictions keep the rule within what a tiny
+    """(premise fact, hypothesis, label): entailment restates (part of) the premise; contradiction is the same
+    frame negated (three times as often as with another number, or another location, where the fact has one);
+    neutral is an unrelated fact about the person. A one-fact premise and mostly negated contradictions keep the rule within what a tiny
     model learns in the demo's 25 fine-tuning steps (docs/synth.md, "Learnability against budget")."""
     items = []
     for label in _labels(rng, n, 3):
         f = w.fact(rng)
-        premise = [f]
         h = replace(f, num=f.num if rng.random() < 0.5 else None, adj=f.adj if rng.random() < 0.5 else None,
                     loc=f.loc if rng.random() < 0.6 else None, org=None, adv=None)
         if NLI_LABELS[label] == "neutral":
@@ -457,13 +456,13 @@ def _nli_items(w: World, rng, n: int, task: Task) -> list:
                 h = replace(h, loc=_other(rng, w.locs, f.loc))
             else:
                 h = replace(h, neg=True)
-        items.append((premise, h, label))
+        items.append((f, h, label))
     return items
 
 
 def _nli_texts(item, R: Renderer) -> tuple[str, str, int]:
     premise, h, label = item
-    return R.sentence([t for f in premise for t in R.fact(f)]), R.sentence(R.fact(h)), label
+    return R.sentence(R.fact(premise)), R.sentence(R.fact(h)), label
 
 
 def _anli_row(w, item, R, m: Meta) -> dict:
