@@ -128,8 +128,10 @@ def test_planted_p_is_bh_over_the_planted_family(planted, fake_summary):  # noqa
 def test_recovery_line_in_findings_and_planted_md(planted, fake_summary):  # noqa: F811
     positive, null = planted[planted.planted == "+"], planted[planted.planted == "0"]
     k_pos, k_null = int((positive.low > 0).sum()), int(((null.low <= 0) & (null.high >= 0)).sum())
+    k_bh = int((null.p_adjusted >= 0.05).sum())
     line = (f"planted positives recovered (95% interval above 0) {k_pos} of {len(positive)}; planted nulls whose "
-            f"interval contains 0 {k_null} of {len(null)}.")
+            f"interval contains 0 {k_null} of {len(null)} (not significant after BH, p >= 0.05: {k_bh} of "
+            f"{len(null)}).")
     assert 0 < k_pos < len(positive) and 0 < k_null < len(null)
     assert line in (fake_summary / "findings.md").read_text(encoding="utf-8")
     md = (fake_summary / "planted.md").read_text(encoding="utf-8").splitlines()
