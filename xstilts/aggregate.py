@@ -278,6 +278,8 @@ def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str], significanc
     """The transfer-delta heatmap; a boxed cell with `*` differs significantly from its baseline (BH); on
     synthetic data a green inner box marks the cells the transfer plan makes positive (`planted`:
     (backbone, adaptation, label, target); xstilts.plan.positive_cells), to compare with the stars."""
+    from xstilts.uncertainty import ALPHA
+
     plt = _pyplot()
     values = delta[columns].to_numpy(dtype=float)
     names = _setting_names(delta)
@@ -300,7 +302,7 @@ def _plot_delta(path: Path, delta: pd.DataFrame, columns: list[str], significanc
     ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_title(f"Score difference to no intermediate task (mean over {_seeds_text(significance)};\n"
-                 f"* boxed: significant, paired bootstrap, BH-adjusted p < 0.05"
+                 f"* boxed: significant, paired bootstrap, BH-adjusted p < {ALPHA:g}"
                  + (";\ngreen inner box: planted positive of the synthetic data's transfer plan)" if planted is not None
                     else ")"), fontsize=9)
     fig.colorbar(image, ax=ax, label="points")

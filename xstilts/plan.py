@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from xstilts.grid import NONE
-from xstilts.uncertainty import interval_text
+from xstilts.uncertainty import ALPHA, interval_text
 
 INFERENCE, ROLES, SPANS = "inference", "roles", "spans"
 WORD_CLASS, ENTITY_TYPE, CHOICE, ALIGNMENT = "word_class", "entity_type", "choice", "alignment"
@@ -159,14 +159,12 @@ def recovery_line(table: pd.DataFrame) -> str:
     realised plan's nulls exclude 0 by chance, which the adjusted count does not charge to the plan."""
     if table.empty:
         return "Transfer plan (synthetic data): no planted comparison has scores on both sides yet."
-    counts = {}
-    for sign in (POSITIVE, NULL):
-        part = table[table.planted == sign]
-        counts[sign] = f"{int(part.recovered.sum())} of {len(part)}"
-    nulls = table[table.planted == NULL]
+    parts = {sign: table[table.planted == sign] for sign in (POSITIVE, NULL)}
+    counts = {sign: f"{int(part.recovered.sum())} of {len(part)}" for sign, part in parts.items()}
+    nulls = parts[NULL]
     return (f"Transfer plan (synthetic data): planted positives recovered (95% interval above 0) "
             f"{counts[POSITIVE]}; planted nulls whose interval contains 0 {counts[NULL]} (not significant "
-            f"after BH, p >= 0.05: {int((nulls.p_adjusted >= 0.05).sum())} of {len(nulls)}).")
+            f"after BH, p >= {ALPHA:g}: {int((nulls.p_adjusted >= ALPHA).sum())} of {len(nulls)}).")
 
 
 def planted_markdown(table: pd.DataFrame) -> str:

@@ -438,8 +438,9 @@ def _labels(rng, n: int, k: int) -> list[int]:
 def _nli_items(w: World, rng, n: int, task: Task) -> list:
     """(premise fact, hypothesis, label): entailment restates (part of) the premise; contradiction is the same
     frame negated (three times as often as with another number, or another location, where the fact has one);
-    neutral is an unrelated fact about the person. A one-fact premise and mostly negated contradictions keep the rule within what a tiny
-    model learns in the demo's 25 fine-tuning steps (docs/synth.md, "Learnability against budget")."""
+    neutral is an unrelated fact about the person. A one-fact premise and mostly negated contradictions keep the
+    rule within what a tiny model learns in the demo's 25 fine-tuning steps (docs/synth.md, "Learnability against
+    budget")."""
     items = []
     for label in _labels(rng, n, 3):
         f = w.fact(rng)
